@@ -1,0 +1,257 @@
+//! Request and response bodies of the REST API (`/api`), shared by server and client.
+//!
+//! Requests carry the raw strings a person typed; `validate` turns them into validated
+//! values or a [`FieldError`] naming the field, so the browser can show the same
+//! message the server would answer with.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConversationId, MessageId, UserId};
+use crate::values::{
+    ClientId, ConversationTitle, FieldError, ForField, MessageBody, Nickname, Password,
+};
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when every part works, `degraded` otherwise.
+    pub status: ComponentStatus,
+    /// Whether a query against PostgreSQL succeeded just now.
+    pub database: ComponentStatus,
+    /// The server's version.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentStatus {
+    Ok,
+    Unavailable,
+}
+
+/// A person as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub nickname: String,
+}
+
+/// `POST /api/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub nickname: String,
+    pub password: String,
+}
+
+impl RegisterRequest {
+    pub fn validate(&self) -> Result<(Nickname, Password), FieldError> {
+        Ok((
+            Nickname::parse(&self.nickname).for_field("nickname")?,
+            Password::parse(&self.password).for_field("password")?,
+        ))
+    }
+}
+
+/// `POST /api/sessions`. Not validated beyond presence: a wrong value is simply a
+/// failed login, answered the same way as an unknown nickname.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub nickname: String,
+    pub password: String,
+}
+
+/// The answer to registering or logging in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthResponse {
+    pub user: User,
+    /// A bearer token for `Authorization: Bearer`; browsers get the same in a cookie.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An emoji of the server's set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Emoji {
+    pub key: String,
+    pub unicode: String,
+}
+
+/// A member of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: User,
+    pub owner: bool,
+    /// The member's read watermark: they have seen every message up to this one.
+    pub last_seen_message_id: Option<MessageId>,
+}
+
+/// A conversation with its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub title: String,
+    pub owner_id: UserId,
+    pub members: Vec<Member>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// One entry of `GET /api/conversations`, newest activity first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    pub last_message: Option<Message>,
+    pub unread_count: i64,
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// `POST /api/conversations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversationRequest {
+    pub title: String,
+    /// The other members; the creator is added as owner. Duplicates are ignored.
+    pub member_ids: Vec<UserId>,
+}
+
+impl CreateConversationRequest {
+    pub fn validate(&self) -> Result<ConversationTitle, FieldError> {
+        ConversationTitle::parse(&self.title).for_field("title")
+    }
+}
+
+/// `PATCH /api/conversations/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameConversationRequest {
+    pub title: String,
+}
+
+impl RenameConversationRequest {
+    pub fn validate(&self) -> Result<ConversationTitle, FieldError> {
+        ConversationTitle::parse(&self.title).for_field("title")
+    }
+}
+
+/// `POST /api/conversations/{id}/members` and `PUT /api/conversations/{id}/owner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRef {
+    pub user_id: UserId,
+}
+
+/// A message with everything a client shows next to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub sender: User,
+    pub content: String,
+    pub client_id: Option<ClientId>,
+    pub created_at: DateTime<Utc>,
+    pub reactions: Vec<ReactionSummary>,
+    pub seen_by: Vec<SeenEntry>,
+}
+
+/// All reactions with one emoji on one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionSummary {
+    pub emoji: String,
+    pub unicode: String,
+    pub count: i64,
+    pub reacted_by_me: bool,
+    pub users: Vec<User>,
+}
+
+/// Who has seen a message, and when they first did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenEntry {
+    pub user: User,
+    pub first_seen_at: DateTime<Utc>,
+}
+
+/// A page of history, oldest first within the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub has_older: bool,
+    pub has_newer: bool,
+}
+
+/// `POST /api/conversations/{id}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    pub content: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+impl SendMessageRequest {
+    pub fn validate(&self) -> Result<(MessageBody, Option<ClientId>), FieldError> {
+        let body = MessageBody::parse(&self.content).for_field("content")?;
+        let client_id = self
+            .client_id
+            .as_deref()
+            .map(ClientId::parse)
+            .transpose()
+            .for_field("client_id")?;
+        Ok((body, client_id))
+    }
+}
+
+/// `POST /api/conversations/{id}/seen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkSeenRequest {
+    pub up_to_message_id: MessageId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::ValidationError;
+
+    #[test]
+    fn register_validation_names_the_field() {
+        let request = RegisterRequest {
+            nickname: " ".into(),
+            password: "long enough".into(),
+        };
+        assert_eq!(
+            request.validate(),
+            Err(FieldError::new("nickname", ValidationError::Empty))
+        );
+        let request = RegisterRequest {
+            nickname: "alice".into(),
+            password: "short".into(),
+        };
+        let error = request.validate().expect_err("too short");
+        assert_eq!(error.field, "password");
+        assert_eq!(error.to_string(), "password must be at least 8 characters long");
+    }
+
+    #[test]
+    fn send_validation_checks_client_id() {
+        let request = SendMessageRequest {
+            content: "hi".into(),
+            client_id: Some("not-a-uuid".into()),
+        };
+        assert_eq!(
+            request.validate().expect_err("bad uuid").field,
+            "client_id"
+        );
+    }
+
+    #[test]
+    fn requests_refuse_unknown_fields() {
+        let parsed = serde_json::from_str::<RegisterRequest>(
+            r#"{"nickname":"a","password":"b","admin":true}"#,
+        );
+        assert!(parsed.is_err());
+    }
+}

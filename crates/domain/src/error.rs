@@ -1,0 +1,113 @@
+//! The error format every API answer uses, and the codes clients can match on.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, in a form a program can branch on. The HTTP status follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request could not be read: malformed JSON, a wrong type, a missing field.
+    BadRequest,
+    /// No valid token or session.
+    Unauthenticated,
+    /// Nickname or password is wrong (one answer for both).
+    InvalidCredentials,
+    /// Signed in, but this action belongs to someone else (e.g. the owner).
+    Forbidden,
+    /// Unknown, or not visible to the caller.
+    NotFound,
+    /// The nickname is already taken (in any letter case).
+    NicknameTaken,
+    /// The conversation is closed: readable, but accepts nothing new.
+    ConversationClosed,
+    /// The owner must hand over ownership before leaving.
+    OwnerMustTransfer,
+    /// Another conflict with the current state.
+    Conflict,
+    /// The request body is over the size limit.
+    PayloadTooLarge,
+    /// A value was read but is not acceptable; `field` names it.
+    InvalidValue,
+    /// Too many attempts; try again later.
+    RateLimited,
+    /// The server cannot reach its database right now.
+    Unavailable,
+    /// Something failed on the server; details are in its log, not here.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status code that goes with this error.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthenticated | Self::InvalidCredentials => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::NicknameTaken
+            | Self::ConversationClosed
+            | Self::OwnerMustTransfer
+            | Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::InvalidValue => 422,
+            Self::RateLimited => 429,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
+/// `{"error": {...}}`: the body of every non-2xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// Plain words for a person.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>, field: Option<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+                field,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_the_documented_shape() {
+        let body = ErrorBody::new(
+            ErrorCode::InvalidValue,
+            "nickname must not be empty",
+            Some("nickname".into()),
+        );
+        let json = serde_json::to_value(&body).expect("serialise");
+        assert_eq!(
+            json,
+            serde_json::json!({"error": {
+                "code": "invalid_value",
+                "message": "nickname must not be empty",
+                "field": "nickname"
+            }})
+        );
+        let without_field = ErrorBody::new(ErrorCode::NotFound, "not found", None);
+        let json = serde_json::to_value(&without_field).expect("serialise");
+        assert!(json["error"].get("field").is_none());
+        assert_eq!(ErrorCode::NicknameTaken.http_status(), 409);
+    }
+}
