@@ -232,7 +232,10 @@ mod tests {
         };
         let error = request.validate().expect_err("too short");
         assert_eq!(error.field, "password");
-        assert_eq!(error.to_string(), "password must be at least 8 characters long");
+        assert_eq!(
+            error.to_string(),
+            "password must be at least 8 characters long"
+        );
     }
 
     #[test]
@@ -241,10 +244,7 @@ mod tests {
             content: "hi".into(),
             client_id: Some("not-a-uuid".into()),
         };
-        assert_eq!(
-            request.validate().expect_err("bad uuid").field,
-            "client_id"
-        );
+        assert_eq!(request.validate().expect_err("bad uuid").field, "client_id");
     }
 
     #[test]

@@ -179,7 +179,9 @@ impl Nickname {
     /// "ＡＬＩＣＥ", "Alice" and "alice" share one key; so do "Straße" and "STRASSE".
     pub fn canonical(&self) -> String {
         let compatible: String = self.0.nfkc().collect();
-        caseless::default_case_fold_str(&compatible).nfkc().collect()
+        caseless::default_case_fold_str(&compatible)
+            .nfkc()
+            .collect()
     }
 }
 
@@ -263,7 +265,10 @@ impl MessageBody {
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let unified = raw.replace("\r\n", "\n");
-        if unified.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if unified
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(ValidationError::ControlCharacter);
         }
         if unified.chars().any(is_bidi_control) {
@@ -387,16 +392,16 @@ mod tests {
     #[test]
     fn nickname_refuses_invisible_and_bidi_characters() {
         for name in [
-            "ali\u{200B}ce",   // zero-width space
-            "ali\u{200D}ce",   // zero-width joiner
-            "\u{202E}ecila",   // right-to-left override
-            "alice\u{2066}",   // left-to-right isolate
-            "\u{FEFF}alice",   // byte order mark
-            "ali\u{00AD}ce",   // soft hyphen
-            "\u{3164}",        // Hangul filler: a "letter" that shows nothing
-            "alice\u{FE0F}",   // variation selector
-            "alice\u{E0041}",  // tag character
-            "a\u{2060}lice",   // word joiner
+            "ali\u{200B}ce",  // zero-width space
+            "ali\u{200D}ce",  // zero-width joiner
+            "\u{202E}ecila",  // right-to-left override
+            "alice\u{2066}",  // left-to-right isolate
+            "\u{FEFF}alice",  // byte order mark
+            "ali\u{00AD}ce",  // soft hyphen
+            "\u{3164}",       // Hangul filler: a "letter" that shows nothing
+            "alice\u{FE0F}",  // variation selector
+            "alice\u{E0041}", // tag character
+            "a\u{2060}lice",  // word joiner
         ] {
             assert_eq!(
                 Nickname::parse(name),
@@ -481,7 +486,10 @@ mod tests {
         );
         assert!(ConversationTitle::parse("Family 👨\u{200D}👩\u{200D}👧").is_ok());
         assert!(ConversationTitle::parse("<b>bold</b> & \"quotes\"").is_ok());
-        assert_eq!(ConversationTitle::parse(" \t"), Err(ValidationError::ControlCharacter));
+        assert_eq!(
+            ConversationTitle::parse(" \t"),
+            Err(ValidationError::ControlCharacter)
+        );
         assert_eq!(ConversationTitle::parse("   "), Err(ValidationError::Empty));
         assert_eq!(
             ConversationTitle::parse("a\u{202E}b"),

@@ -1,0 +1,152 @@
+//! Typed configuration from flags and environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "natter",
+    version,
+    about = "Natter: a self-hosted, real-time team messenger"
+)]
+pub struct Config {
+    /// PostgreSQL to store everything in.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/natter"
+    )]
+    pub database_url: DatabaseUrl,
+
+    /// Address and port to serve on; port 0 picks a free one.
+    #[arg(long, env = "NATTER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory holding the built web client (index.html and its assets).
+    #[arg(long, env = "NATTER_WEB_DIR", default_value = "dist")]
+    pub web_dir: PathBuf,
+
+    /// Most database connections this node keeps open.
+    #[arg(long, env = "NATTER_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "NATTER_DB_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub db_timeout: Duration,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "NATTER_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Log lines for people (`pretty`) or for log collectors (`json`).
+    #[arg(long, env = "NATTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A database URL whose password never reaches a log line.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err("must be a postgres:// or postgresql:// URL".to_owned())
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// The URL with any password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return f.write_str(&self.0);
+        };
+        match rest.rsplit_once('@') {
+            Some((credentials, host)) => match credentials.split_once(':') {
+                Some((user, _password)) => write!(f, "{scheme}://{user}:***@{host}"),
+                None => f.write_str(&self.0),
+            },
+            None => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// `250ms`, `3s` or `2m`.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((raw, "s"), |at| raw.split_at(at));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a duration such as 500ms, 3s or 1m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        _ => Err(format!("`{raw}` is not a duration such as 500ms, 3s or 1m")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_hides_the_password() {
+        let url: DatabaseUrl = "postgres://natter:s3cret@db:5432/natter"
+            .parse()
+            .expect("valid");
+        assert_eq!(url.to_string(), "postgres://natter:***@db:5432/natter");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let plain: DatabaseUrl = "postgres://postgres@127.0.0.1/natter"
+            .parse()
+            .expect("valid");
+        assert_eq!(plain.to_string(), "postgres://postgres@127.0.0.1/natter");
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn defaults_work_on_a_developer_machine() {
+        let config = Config::try_parse_from(["natter"]).expect("defaults parse");
+        assert_eq!(config.listen.port(), 8080);
+        assert_eq!(config.db_timeout, Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,59 @@
+//! Database access: the connection pool, the embedded migrations, and the one helper
+//! that moves blocking Diesel work off the async workers.
+
+use std::time::Duration;
+
+use actix_web::web;
+use anyhow::Context;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+use crate::error::ApiError;
+
+pub mod health;
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+/// Connects once (so that an unreachable database is reported with its real cause),
+/// applies pending migrations, and builds the pool.
+pub fn connect_and_migrate(
+    url: &DatabaseUrl,
+    pool_size: u32,
+    timeout: Duration,
+) -> anyhow::Result<PgPool> {
+    let mut conn = PgConnection::establish(url.expose()).with_context(|| {
+        format!("cannot connect to PostgreSQL at DATABASE_URL={url}; set DATABASE_URL to a reachable database")
+    })?;
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|error| anyhow::anyhow!("running database migrations failed: {error}"))?;
+    for migration in &applied {
+        tracing::info!(%migration, "applied migration");
+    }
+    Ok(Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(timeout)
+        // Connections are made on demand, so a database outage after start-up makes
+        // requests answer 503 instead of stopping the server.
+        .build_unchecked(ConnectionManager::new(url.expose())))
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool.
+pub async fn run<T, F>(pool: &PgPool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(ApiError::Unavailable)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|error| ApiError::Internal(error.into()))?
+}

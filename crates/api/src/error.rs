@@ -1,0 +1,96 @@
+//! The one error type at the HTTP edge. Every failure becomes the documented JSON
+//! body; internal causes go to the log, never to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use natter_domain::{ErrorBody, ErrorCode, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A value was read but refused; names the field (422).
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// The request could not be read (400).
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        field: Option<String>,
+    },
+    /// An error with a fixed code and a message for people.
+    #[error("{message}")]
+    Coded {
+        code: ErrorCode,
+        message: &'static str,
+    },
+    /// Unknown, or not visible to the caller (404).
+    #[error("not found")]
+    NotFound,
+    /// No database connection could be had in time (503).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] diesel::r2d2::PoolError),
+    /// Anything else (500). Logged with its cause; the client sees a generic message.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::InvalidValue,
+            Self::BadRequest { .. } => ErrorCode::BadRequest,
+            Self::Coded { code, .. } => *code,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        match self {
+            Self::Invalid(error) => ErrorBody::new(
+                ErrorCode::InvalidValue,
+                error.to_string(),
+                Some(error.field.to_owned()),
+            ),
+            Self::BadRequest { message, field } => {
+                ErrorBody::new(ErrorCode::BadRequest, message.clone(), field.clone())
+            }
+            Self::Coded { code, message } => ErrorBody::new(*code, *message, None),
+            Self::NotFound => ErrorBody::new(ErrorCode::NotFound, "not found", None),
+            Self::Unavailable(_) => ErrorBody::new(
+                ErrorCode::Unavailable,
+                "the database is unavailable; try again shortly",
+                None,
+            ),
+            Self::Internal(_) => ErrorBody::new(
+                ErrorCode::Internal,
+                "something went wrong on the server",
+                None,
+            ),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        match error {
+            diesel::result::Error::NotFound => Self::NotFound,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(_) => tracing::error!(error = %self, "request failed"),
+            Self::Unavailable(_) => tracing::warn!(error = %self, "request refused"),
+            _ => {}
+        }
+        HttpResponse::build(self.status_code()).json(self.body())
+    }
+}

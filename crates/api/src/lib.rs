@@ -1,0 +1,14 @@
+//! `natter`: the JSON REST API under `/api` and the built web client at `/`, in one
+//! binary backed by PostgreSQL.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;
+pub mod web_client;
+
+pub use config::Config;
+pub use startup::Application;

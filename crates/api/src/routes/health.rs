@@ -1,0 +1,26 @@
+use actix_web::{HttpResponse, web};
+use natter_domain::api::{ComponentStatus, Health};
+
+use crate::db::{self, PgPool};
+
+/// Liveness with a database round trip: 200 when PostgreSQL answers, 503 otherwise.
+#[tracing::instrument(skip_all)]
+pub async fn health(pool: web::Data<PgPool>) -> HttpResponse {
+    let database = match db::run(&pool, |conn| Ok(db::health::ping(conn)?)).await {
+        Ok(true) => ComponentStatus::Ok,
+        Ok(false) => ComponentStatus::Unavailable,
+        Err(error) => {
+            tracing::warn!(%error, "health check: database unavailable");
+            ComponentStatus::Unavailable
+        }
+    };
+    let body = Health {
+        status: database,
+        database,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    match database {
+        ComponentStatus::Ok => HttpResponse::Ok().json(body),
+        ComponentStatus::Unavailable => HttpResponse::ServiceUnavailable().json(body),
+    }
+}

@@ -1,0 +1,130 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    auth_login_failures (id) {
+        id -> Int8,
+        nickname_key -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    auth_sessions (id) {
+        id -> Int8,
+        user_id -> Int8,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    auth_users (id) {
+        id -> Int8,
+        nickname -> Text,
+        nickname_key -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_conversation_members (conversation_id, user_id) {
+        conversation_id -> Int8,
+        user_id -> Int8,
+        owner -> Bool,
+        joined_at -> Timestamp,
+        last_seen_message_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    chat_conversations (id) {
+        id -> Int8,
+        title -> Text,
+        created_by -> Int8,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_activity_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        last_event_seq -> Int8,
+    }
+}
+
+diesel::table! {
+    chat_emojis (id) {
+        id -> Int8,
+        key -> Text,
+        unicode -> Text,
+    }
+}
+
+diesel::table! {
+    chat_events (id) {
+        id -> Int8,
+        conversation_id -> Int8,
+        seq -> Int8,
+        kind -> Text,
+        subject_user_id -> Nullable<Int8>,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_message_reactions (id) {
+        id -> Int8,
+        conversation_id -> Int8,
+        message_id -> Int8,
+        user_id -> Int8,
+        emoji_id -> Int8,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_messages (id) {
+        id -> Int8,
+        conversation_id -> Int8,
+        sender_id -> Int8,
+        content -> Text,
+        client_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_seen_messages (id) {
+        id -> Int8,
+        conversation_id -> Int8,
+        user_id -> Int8,
+        up_to_message_id -> Int8,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(auth_sessions -> auth_users (user_id));
+diesel::joinable!(chat_conversation_members -> auth_users (user_id));
+diesel::joinable!(chat_conversation_members -> chat_conversations (conversation_id));
+diesel::joinable!(chat_conversations -> auth_users (created_by));
+diesel::joinable!(chat_events -> auth_users (subject_user_id));
+diesel::joinable!(chat_events -> chat_conversations (conversation_id));
+diesel::joinable!(chat_message_reactions -> auth_users (user_id));
+diesel::joinable!(chat_message_reactions -> chat_emojis (emoji_id));
+diesel::joinable!(chat_messages -> auth_users (sender_id));
+diesel::joinable!(chat_messages -> chat_conversations (conversation_id));
+diesel::joinable!(chat_seen_messages -> auth_users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    auth_login_failures,
+    auth_sessions,
+    auth_users,
+    chat_conversation_members,
+    chat_conversations,
+    chat_emojis,
+    chat_events,
+    chat_message_reactions,
+    chat_messages,
+    chat_seen_messages,
+);

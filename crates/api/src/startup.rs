@@ -1,0 +1,63 @@
+//! Start-up as a function: `main` and the tests use the same path.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Config;
+use crate::{db, routes, web_client};
+
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to PostgreSQL, applies migrations, binds the listener and starts
+    /// serving. Fails with the cause when the database is unreachable.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let url = config.database_url.clone();
+        let (pool_size, timeout) = (config.db_pool_size, config.db_timeout);
+        let pool = actix_web::rt::task::spawn_blocking(move || {
+            db::connect_and_migrate(&url, pool_size, timeout)
+        })
+        .await
+        .context("database start-up task failed")??;
+
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let pool = web::Data::new(pool);
+        let web_client = web_client::WebClient::new(&config.web_dir);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(pool.clone())
+                .configure(routes::configure)
+                .service(web_client.service())
+        })
+        .listen(listener)?;
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+        tracing::info!(database = %config.database_url, "listening on http://{address}");
+        Ok(Self { address, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until a shutdown signal (SIGINT/SIGTERM) arrives.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

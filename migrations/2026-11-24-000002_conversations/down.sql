@@ -1,0 +1,2 @@
+DROP TABLE chat_conversation_members;
+DROP TABLE chat_conversations;

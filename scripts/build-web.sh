@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the web client (crates/web) into dist/ with Trunk, in release mode.
+# The wasm build uses Debian's rustc 1.96 with -Zbuild-std (crates/web/.cargo and
+# rust-toolchain.toml); the variables a parent cargo sets would override that.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root/crates/web"
+export PATH="/usr/bin:$HOME/.cargo/bin:$PATH"
+unset RUSTUP_TOOLCHAIN CARGO RUSTFLAGS CARGO_TARGET_DIR
+# Trunk runs cargo from the directory of Trunk.toml, where crates/web/.cargo/config.toml
+# does not apply: say the same here.
+export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+# build-std also needs the standard library's own dependencies fetched.
+cargo fetch --quiet
+trunk build --release --config "$root/Trunk.toml" "$@"

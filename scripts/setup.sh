@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs what building and testing Natter needs on a Debian 12 machine of this kind,
+# idempotently and without prompts; whatever is already there is skipped quickly.
+#   - Debian packages: Debian's rustc 1.96 with std sources and lld (the wasm32 client
+#     build; rustup here has no wasm32 target), libpq (diesel), Chromium + driver
+#     (browser tests), the PostgreSQL client (creating the default database).
+#   - cargo tools: trunk 0.21 (0.22 needs a newer rustc), wasm-bindgen-cli at exactly
+#     the version in crates/web/Cargo.lock, diesel CLI (postgres only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+apt_packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 libpq-dev
+  chromium chromium-driver postgresql-client)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# cargo install must use rustup's stable toolchain even when called from inside cargo.
+host_cargo() { env -u RUSTUP_TOOLCHAIN -u CARGO -u RUSTC cargo "$@"; }
+
+# `cargo install` now and then fails on a transient registry hiccup: try twice.
+cargo_install() {
+  host_cargo install "$@" || { say "retrying cargo install $1"; host_cargo install "$@"; }
+}
+
+if ! trunk --version 2>/dev/null | grep -q '^trunk 0\.21\.'; then
+  say "installing trunk 0.21"
+  # Without --locked it resolves versions that do not build with rustc 1.95.
+  cargo_install trunk --version '~0.21' --locked
+fi
+
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' crates/web/Cargo.lock)
+if [ -z "$bindgen_version" ]; then
+  say "cannot read the wasm-bindgen version from crates/web/Cargo.lock" >&2
+  exit 1
+fi
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then
+  say "installing wasm-bindgen-cli $bindgen_version"
+  # No --locked: its lock file pins a crate the registry mirror lacks.
+  cargo_install wasm-bindgen-cli --version "=$bindgen_version" --force
+fi
+
+if ! diesel --version >/dev/null 2>&1; then
+  say "installing the diesel CLI"
+  cargo_install diesel_cli --version '~2.3' --no-default-features --features postgres
+fi
+
+say "ready"
