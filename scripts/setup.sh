@@ -3,7 +3,7 @@
 # idempotently and without prompts; whatever is already there is skipped quickly.
 #   - Debian packages: Debian's rustc 1.96 with std sources and lld (the wasm32 client
 #     build; rustup here has no wasm32 target), libpq (diesel), Chromium + driver
-#     (browser tests), the PostgreSQL client (creating the default database).
+#     (browser tests; libssl-dev for the WebDriver client), the PostgreSQL client (creating the default database).
 #   - cargo tools: trunk 0.21 (0.22 needs a newer rustc), wasm-bindgen-cli at exactly
 #     the version in crates/web/Cargo.lock, diesel CLI (postgres only).
 set -euo pipefail
@@ -13,7 +13,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 say() { printf 'setup: %s\n' "$*"; }
 
 apt_packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 libpq-dev
-  chromium chromium-driver postgresql-client)
+  libssl-dev pkg-config chromium chromium-driver postgresql-client)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

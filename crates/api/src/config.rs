@@ -110,7 +110,7 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     match unit {
         "ms" => Ok(Duration::from_millis(value)),
         "s" => Ok(Duration::from_secs(value)),
-        "m" => Ok(Duration::from_secs(value * 60)),
+        "m" => Ok(Duration::from_mins(value)),
         _ => Err(format!("`{raw}` is not a duration such as 500ms, 3s or 1m")),
     }
 }
@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_mins(1)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5h").is_err());
     }

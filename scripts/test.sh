@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every check and test of Natter: formatting, lints, the domain's unit and
+# property tests, the schema and migration tests on PostgreSQL, the server tests
+# against the real binary, and the browser test in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+scripts/setup.sh
+scripts/build-web.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The black-box tests start the real binary, so build it first.
+cargo build --locked -p natter-api --bin natter
+cargo test --workspace --locked

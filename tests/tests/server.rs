@@ -1,0 +1,188 @@
+//! The real `natter` process on port 0: health, the web client with history-API
+//! fallback, JSON 404s under /api, and a clear refusal when the database is missing.
+
+use diesel_migrations::MigrationHarness;
+use natter_domain::api::{ComponentStatus, Health};
+use natter_domain::{ErrorBody, ErrorCode};
+use natter_tests::{SpawnOptions, TestApp, run_natter_expecting_exit};
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
+
+const INDEX: &str = "<!DOCTYPE html><html><body><p id=marker>natter test client</p></body></html>";
+
+fn web_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("index.html"), INDEX).expect("index.html");
+    std::fs::write(dir.path().join("app-1234.js"), "console.log('natter');").expect("app.js");
+    dir
+}
+
+async fn spawn_with_client() -> (TestApp, tempfile::TempDir) {
+    let web = web_fixture();
+    let app = TestApp::spawn_with(SpawnOptions {
+        web_dir: Some(web.path().to_owned()),
+        ..SpawnOptions::default()
+    })
+    .await;
+    (app, web)
+}
+
+#[tokio::test]
+async fn health_reports_the_database() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[CONTENT_TYPE].to_str().expect("ascii"),
+        "application/json"
+    );
+    let health: Health = response.json().await.expect("health body");
+    assert_eq!(health.status, ComponentStatus::Ok);
+    assert_eq!(health.database, ComponentStatus::Ok);
+    assert_eq!(health.version, env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn root_serves_the_web_client() {
+    let (app, _web) = spawn_with_client().await;
+    let response = app.client.get(app.url("/")).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    assert_eq!(response.text().await.expect("body"), INDEX);
+
+    let asset = app
+        .client
+        .get(app.url("/app-1234.js"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert!(
+        asset.headers()[CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .contains("javascript")
+    );
+}
+
+#[tokio::test]
+async fn unknown_client_routes_get_index_html() {
+    let (app, _web) = spawn_with_client().await;
+    for path in ["/conversations/42", "/login", "/a/b/c?x=1"] {
+        let response = app.client.get(app.url(path)).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.headers()[CACHE_CONTROL].to_str().expect("ascii"),
+            "no-cache",
+            "{path}: the page must be revalidated so new builds show up"
+        );
+        assert_eq!(response.text().await.expect("body"), INDEX, "{path}");
+    }
+    // A missing asset is a real 404, not a page that would fail to parse as script.
+    let missing = app
+        .client
+        .get(app.url("/missing-5678.js"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn unknown_api_paths_get_a_json_404() {
+    let (app, _web) = spawn_with_client().await;
+    for path in ["/api/nope", "/api/", "/api/conversations/1/nothing-here"] {
+        let response = app.client.get(app.url(path)).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            response.headers()[CONTENT_TYPE].to_str().expect("ascii"),
+            "application/json",
+            "{path}"
+        );
+        let body: ErrorBody = response.json().await.expect("error body");
+        assert_eq!(body.error.code, ErrorCode::NotFound, "{path}");
+        assert!(!body.error.message.is_empty());
+    }
+    let post = app
+        .client
+        .post(app.url("/api/nope"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(post.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn without_a_built_client_root_says_how_to_build_it() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/")).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("scripts/build-web.sh")
+    );
+    // The API still works.
+    let health = app
+        .client
+        .get(app.url("/api/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn migrations_are_applied_at_start_up() {
+    let app = TestApp::spawn().await;
+    let logs = app.logs().join("\n");
+    assert!(logs.contains("applied migration"), "{logs}");
+    // A second node on the same database finds nothing left to apply.
+    let mut conn = app.db.connect();
+    assert!(
+        !conn
+            .has_pending_migration(natter_api::db::MIGRATIONS)
+            .expect("pending")
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_named_in_the_error() {
+    // Nothing listens on port 1 of loopback.
+    let (status, output) = run_natter_expecting_exit(&[(
+        "DATABASE_URL",
+        "postgres://natter:secret@127.0.0.1:1/natter",
+    )])
+    .await
+    .expect("natter exits");
+    assert!(!status.success());
+    assert!(output.contains("DATABASE_URL"), "{output}");
+    assert!(output.contains("127.0.0.1:1"), "{output}");
+    assert!(
+        !output.contains("secret"),
+        "the password must not be logged: {output}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_database_is_named_in_the_error() {
+    let url = format!("{}/natter_test_does_not_exist", natter_tests::server_url());
+    let (status, output) = run_natter_expecting_exit(&[("DATABASE_URL", url.as_str())])
+        .await
+        .expect("natter exits");
+    assert!(!status.success());
+    assert!(output.contains("DATABASE_URL"), "{output}");
+    assert!(output.contains("does not exist"), "{output}");
+}
