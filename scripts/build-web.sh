@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/crates/web"
-export PATH="/usr/bin:$HOME/.cargo/bin:$PATH"
+export PATH="/usr/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 unset RUSTUP_TOOLCHAIN CARGO RUSTFLAGS CARGO_TARGET_DIR
 # Trunk runs cargo from the directory of Trunk.toml, where crates/web/.cargo/config.toml
 # does not apply: say the same here.

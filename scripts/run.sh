@@ -3,7 +3,7 @@
 # Extra arguments go to natter (see `natter --help`); DATABASE_URL picks the database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 scripts/setup.sh
 scripts/build-web.sh
