@@ -12,6 +12,7 @@ use diesel_migrations::MigrationHarness;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod api;
 pub mod browser;
 
 /// The PostgreSQL server tests create their databases on (no database name).

@@ -39,6 +39,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_DB_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub db_timeout: Duration,
 
+    /// Key for signing session tokens (at least 32 characters). Every node must share
+    /// it; without it natter generates one and keeps it in the database.
+    #[arg(long, env = "NATTER_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<Secret>,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "NATTER_WORKERS")]
     pub workers: Option<usize>,
@@ -95,6 +100,34 @@ impl fmt::Display for DatabaseUrl {
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// A secret value that never reaches a log line.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() >= 32 {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err("must be at least 32 characters".to_owned())
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
     }
 }
 

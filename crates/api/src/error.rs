@@ -34,6 +34,28 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    pub fn unauthenticated() -> Self {
+        Self::Coded {
+            code: ErrorCode::Unauthenticated,
+            message: "sign in first: the token is missing, invalid, expired or revoked",
+        }
+    }
+
+    pub fn forbidden(message: &'static str) -> Self {
+        Self::Coded {
+            code: ErrorCode::Forbidden,
+            message,
+        }
+    }
+
+    pub fn coded(code: ErrorCode, message: &'static str) -> Self {
+        Self::Coded { code, message }
+    }
+
+    pub fn invalid(field: &'static str, error: natter_domain::ValidationError) -> Self {
+        Self::Invalid(FieldError::new(field, error))
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Invalid(_) => ErrorCode::InvalidValue,

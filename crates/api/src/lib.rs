@@ -1,9 +1,11 @@
 //! `natter`: the JSON REST API under `/api` and the built web client at `/`, in one
 //! binary backed by PostgreSQL.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod extract;
 pub mod routes;
 pub mod schema;
 pub mod startup;

@@ -104,6 +104,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    natter_settings (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(auth_sessions -> auth_users (user_id));
 diesel::joinable!(chat_conversation_members -> auth_users (user_id));
 diesel::joinable!(chat_conversation_members -> chat_conversations (conversation_id));
@@ -127,4 +135,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_message_reactions,
     chat_messages,
     chat_seen_messages,
+    natter_settings,
 );

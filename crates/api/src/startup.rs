@@ -1,12 +1,16 @@
 //! Start-up as a function: `main` and the tests use the same path.
 
+use std::fmt::Write;
 use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use rand::RngCore;
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
+use crate::auth::TokenKeys;
 use crate::config::Config;
 use crate::{db, routes, web_client};
 
@@ -27,17 +31,45 @@ impl Application {
         .await
         .context("database start-up task failed")??;
 
+        let secret = match &config.token_secret {
+            Some(secret) => secret.expose().to_owned(),
+            None => {
+                let pool = pool.clone();
+                actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<String> {
+                    let mut conn = pool.get()?;
+                    Ok(db::settings::get_or_init(
+                        &mut conn,
+                        "token_signing_key",
+                        random_secret,
+                    )?)
+                })
+                .await
+                .context("token key task failed")??
+            }
+        };
+        let keys = web::Data::new(TokenKeys::new(secret.as_bytes()));
+        let openapi = web::Data::new(routes::OpenApiJson(
+            routes::openapi()
+                .to_json()
+                .context("serialising the OpenAPI document")?,
+        ));
+
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
         let pool = web::Data::new(pool);
         let web_client = web_client::WebClient::new(&config.web_dir);
         let mut server = HttpServer::new(move || {
-            App::new()
+            let (app, _) = App::new()
                 .wrap(TracingLogger::default())
                 .app_data(pool.clone())
-                .configure(routes::configure)
-                .service(web_client.service())
+                .app_data(keys.clone())
+                .app_data(openapi.clone())
+                .configure(routes::extractor_configs)
+                .into_utoipa_app()
+                .service(routes::api_scope())
+                .split_for_parts();
+            app.service(web_client.service())
         })
         .listen(listener)?;
         if let Some(workers) = config.workers {
@@ -60,4 +92,16 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// 48 random bytes as hex: the token signing key when none is configured.
+fn random_secret() -> String {
+    let mut bytes = [0_u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .fold(String::with_capacity(96), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }

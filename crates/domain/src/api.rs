@@ -14,6 +14,7 @@ use crate::values::{
 
 /// `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok` when every part works, `degraded` otherwise.
     pub status: ComponentStatus,
@@ -24,6 +25,7 @@ pub struct Health {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ComponentStatus {
     Ok,
@@ -32,6 +34,7 @@ pub enum ComponentStatus {
 
 /// A person as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: UserId,
     pub nickname: String,
@@ -39,6 +42,7 @@ pub struct User {
 
 /// `POST /api/users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub nickname: String,
@@ -57,6 +61,7 @@ impl RegisterRequest {
 /// `POST /api/sessions`. Not validated beyond presence: a wrong value is simply a
 /// failed login, answered the same way as an unknown nickname.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub nickname: String,
@@ -65,6 +70,7 @@ pub struct LoginRequest {
 
 /// The answer to registering or logging in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthResponse {
     pub user: User,
     /// A bearer token for `Authorization: Bearer`; browsers get the same in a cookie.
@@ -74,6 +80,7 @@ pub struct AuthResponse {
 
 /// An emoji of the server's set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Emoji {
     pub key: String,
     pub unicode: String,
@@ -81,6 +88,7 @@ pub struct Emoji {
 
 /// A member of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub user: User,
     pub owner: bool,
@@ -90,6 +98,7 @@ pub struct Member {
 
 /// A conversation with its members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversation {
     pub id: ConversationId,
     pub title: String,
@@ -101,16 +110,19 @@ pub struct Conversation {
 
 /// One entry of `GET /api/conversations`, newest activity first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationSummary {
     #[serde(flatten)]
     pub conversation: Conversation,
-    pub last_message: Option<Message>,
+    pub last_message: Option<MessagePreview>,
+    /// Messages from others after my read watermark.
     pub unread_count: i64,
     pub last_activity_at: DateTime<Utc>,
 }
 
 /// `POST /api/conversations`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateConversationRequest {
     pub title: String,
@@ -126,6 +138,7 @@ impl CreateConversationRequest {
 
 /// `PATCH /api/conversations/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RenameConversationRequest {
     pub title: String,
@@ -139,6 +152,7 @@ impl RenameConversationRequest {
 
 /// `POST /api/conversations/{id}/members` and `PUT /api/conversations/{id}/owner`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserRef {
     pub user_id: UserId,
@@ -146,6 +160,7 @@ pub struct UserRef {
 
 /// A message with everything a client shows next to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -157,8 +172,26 @@ pub struct Message {
     pub seen_by: Vec<SeenEntry>,
 }
 
+/// The newest message of a conversation, as the conversation list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessagePreview {
+    pub id: MessageId,
+    pub sender: User,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/users?q=`: people whose nickname starts with `q`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct UserSearchQuery {
+    pub q: String,
+}
+
 /// All reactions with one emoji on one message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReactionSummary {
     pub emoji: String,
     pub unicode: String,
@@ -169,6 +202,7 @@ pub struct ReactionSummary {
 
 /// Who has seen a message, and when they first did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeenEntry {
     pub user: User,
     pub first_seen_at: DateTime<Utc>,
@@ -176,6 +210,7 @@ pub struct SeenEntry {
 
 /// A page of history, oldest first within the page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     pub has_older: bool,
@@ -184,6 +219,7 @@ pub struct MessagePage {
 
 /// `POST /api/conversations/{id}/messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     pub content: String,
@@ -204,8 +240,29 @@ impl SendMessageRequest {
     }
 }
 
+/// `GET /api/conversations/{id}/messages`: `before` or `after` a message id (not
+/// both), at most `limit` (1–100, default 50) messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct HistoryQuery {
+    /// Messages older than this one (the page just above it).
+    pub before: Option<MessageId>,
+    /// Messages newer than this one (the page just below it).
+    pub after: Option<MessageId>,
+    pub limit: Option<i64>,
+}
+
+/// My read state in a conversation after marking messages seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Watermark {
+    pub last_seen_message_id: Option<MessageId>,
+    pub unread_count: i64,
+}
+
 /// `POST /api/conversations/{id}/seen`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MarkSeenRequest {
     pub up_to_message_id: MessageId,

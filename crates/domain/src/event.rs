@@ -8,6 +8,7 @@ use crate::api::{ConversationSummary, Member, Message, User};
 use crate::ids::{ConversationId, MessageId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     MessageCreated {

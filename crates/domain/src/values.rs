@@ -26,6 +26,12 @@ pub enum ValidationError {
     NotAKey,
     #[error("must be a UUID")]
     NotAUuid,
+    #[error("must name at least {min} other person")]
+    TooFewMembers { min: usize },
+    #[error("names someone who is not registered ({0})")]
+    UnknownUser(i64),
+    #[error("must be between 1 and {max}")]
+    OutOfRange { max: i64 },
 }
 
 /// A [`ValidationError`] together with the request field it concerns.
@@ -306,6 +312,8 @@ string_value!(EmojiKey);
 
 /// A client-chosen id for a message being sent, so that a retried send is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
 #[serde(transparent)]
 pub struct ClientId(uuid::Uuid);
 

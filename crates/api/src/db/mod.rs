@@ -12,7 +12,14 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::DatabaseUrl;
 use crate::error::ApiError;
 
+pub mod conversations;
+pub mod emojis;
+pub mod events;
 pub mod health;
+pub mod messages;
+pub mod models;
+pub mod settings;
+pub mod users;
 
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 

@@ -1,10 +1,17 @@
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use natter_domain::api::{ComponentStatus, Health};
 
 use crate::db::{self, PgPool};
 
 /// Liveness with a database round trip: 200 when PostgreSQL answers, 503 otherwise.
-#[tracing::instrument(skip_all)]
+#[utoipa::path(
+    tag = "server",
+    responses(
+        (status = 200, description = "Everything works", body = Health),
+        (status = 503, description = "The database does not answer", body = Health),
+    )
+)]
+#[get("/health")]
 pub async fn health(pool: web::Data<PgPool>) -> HttpResponse {
     let database = match db::run(&pool, |conn| Ok(db::health::ping(conn)?)).await {
         Ok(true) => ComponentStatus::Ok,

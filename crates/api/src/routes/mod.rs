@@ -1,20 +1,134 @@
-//! The route table: the map of the product.
+//! The route table: the map of the product. Every route registered here is also in
+//! the OpenAPI document, because utoipa-actix-web collects them from this one place.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::ApiError;
 
+mod accounts;
+mod conversations;
+mod emojis;
 mod health;
+mod messages;
 
-/// Everything under `/api`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api")
-            .route("/health", web::get().to(health::health))
-            .default_service(web::to(not_found)),
-    );
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Natter API",
+        description = "Natter's JSON REST API. Sign in with POST /api/sessions and send the token as `Authorization: Bearer <token>`; browsers get it as the `natter_session` cookie and must add an `X-Requested-With` header to requests that change something. Errors look like `{\"error\": {\"code\": \"not_found\", \"message\": \"…\", \"field\": \"…\"}}`."
+    ),
+    servers((url = "/api", description = "Every path below is under /api")),
+    modifiers(&SecuritySchemes)
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+/// Every route under `/api`.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::health)
+        .service(openapi_json)
+        .service(accounts::register)
+        .service(accounts::login)
+        .service(accounts::logout)
+        .service(accounts::me)
+        .service(accounts::search)
+        .service(emojis::list)
+        .service(conversations::list)
+        .service(conversations::create)
+        .service(conversations::show)
+        .service(conversations::rename)
+        .service(conversations::close)
+        .service(conversations::add_member)
+        .service(conversations::remove_member)
+        .service(conversations::transfer_ownership)
+        .service(messages::history)
+        .service(messages::send)
+        .service(messages::mark_seen)
+        .service(messages::seen_by)
+        .service(messages::add_reaction)
+        .service(messages::remove_reaction);
+}
+
+/// Anything else under `/api`.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
+
+/// Bad query strings and path parameters answer in the API's error format.
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(crate::extract::BODY_LIMIT))
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::BadRequest {
+                message: format!("bad query string: {error}"),
+                field: None,
+            }
+            .into()
+        }))
+        // A path id that is not a number names nothing the caller can see.
+        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()));
+}
+
+/// The `/api` scope with every route, and a JSON 404 for anything else in it.
+pub fn api_scope() -> utoipa_actix_web::scope::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    utoipa_actix_web::scope(web::scope("/api").default_service(web::to(not_found)))
+        .configure(configure)
+}
+
+/// The OpenAPI document of [`api_scope`], built once at start-up.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa_actix_web::AppExt;
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(api_scope())
+        .split_for_parts();
+    api
+}
+
+/// The OpenAPI 3 document of this API.
+#[utoipa::path(
+    tag = "server",
+    responses((status = 200, description = "This document", content_type = "application/json"))
+)]
+#[get("/openapi.json")]
+pub async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document.0.clone())
+}
+
+/// The serialised OpenAPI document, shared by the workers.
+pub struct OpenApiJson(pub String);

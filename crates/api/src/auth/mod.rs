@@ -1,0 +1,114 @@
+//! Who is calling: the `CurrentUser` extractor, the session cookie, and the rules
+//! that keep cookie-authenticated requests safe from cross-site forgery.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use natter_domain::{ErrorCode, SessionId, UserId};
+
+use crate::db::{self, PgPool};
+use crate::error::ApiError;
+
+pub mod password;
+pub mod token;
+
+pub use token::TokenKeys;
+
+/// The browser's copy of the token. HttpOnly so scripts cannot read it, SameSite=Strict
+/// so other sites cannot send it; EventSource needs it (it cannot send headers).
+pub const SESSION_COOKIE: &str = "natter_session";
+
+/// Cookie-authenticated requests that change something must carry this header, which
+/// a cross-site form cannot send and a cross-site script may not without CORS.
+pub const CSRF_HEADER: &str = "x-requested-with";
+
+/// The signed-in person, from `Authorization: Bearer` or the session cookie. A handler
+/// that takes one answers 401 to anyone else.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: UserId,
+    pub nickname: String,
+    pub session_id: SessionId,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = credentials(request);
+        let keys = request.app_data::<web::Data<TokenKeys>>().cloned();
+        let pool = request.app_data::<web::Data<PgPool>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let (Some(keys), Some(pool)) = (keys, pool) else {
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "token keys or pool missing from app data"
+                )));
+            };
+            let claims = keys.verify(&token).ok_or_else(ApiError::unauthenticated)?;
+            let user = db::run(&pool, move |conn| {
+                Ok(db::users::session_user(conn, claims)?)
+            })
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+            Ok(Self {
+                id: UserId(user.id),
+                nickname: user.nickname,
+                session_id: claims.session_id,
+            })
+        })
+    }
+}
+
+fn credentials(request: &HttpRequest) -> Result<String, ApiError> {
+    if let Some(header) = request.headers().get(AUTHORIZATION) {
+        return header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|token| token.trim().to_owned())
+            .filter(|token| !token.is_empty())
+            .ok_or_else(ApiError::unauthenticated);
+    }
+    if let Some(cookie) = request.cookie(SESSION_COOKIE) {
+        if !request.method().is_safe() && !request.headers().contains_key(CSRF_HEADER) {
+            return Err(ApiError::Coded {
+                code: ErrorCode::Forbidden,
+                message: "requests signed in by cookie must send an X-Requested-With header",
+            });
+        }
+        return Ok(cookie.value().to_owned());
+    }
+    Err(ApiError::unauthenticated())
+}
+
+/// The session cookie carrying `token`, marked Secure when the request came over HTTPS.
+pub fn session_cookie(
+    request: &HttpRequest,
+    token: &str,
+    max_age: chrono::Duration,
+) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_owned())
+        .path("/api")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(request.connection_info().scheme() == "https")
+        .max_age(time::Duration::seconds(max_age.num_seconds()))
+        .finish()
+}
+
+/// A cookie that replaces the session cookie with an expired, empty one.
+pub fn expired_session_cookie() -> Cookie<'static> {
+    let mut cookie = Cookie::build(SESSION_COOKIE, "")
+        .path("/api")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    cookie.make_removal();
+    cookie
+}

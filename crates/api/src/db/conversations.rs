@@ -1,0 +1,470 @@
+//! Conversations and their members. Every conversation-scoped query starts from
+//! [`require_member`], so a conversation the caller is not in does not exist for them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use natter_domain::api::{Conversation, ConversationSummary, Member, MessagePreview, User};
+use natter_domain::event::Event;
+use natter_domain::{
+    ConversationId, ConversationTitle, ErrorCode, MessageId, UserId, ValidationError,
+};
+
+use crate::db::models::{ConversationRow, MemberRow, NewConversation, NewMember, UserRow};
+use crate::db::{events, users};
+use crate::error::ApiError;
+use crate::schema::{auth_users, chat_conversation_members, chat_conversations};
+
+pub fn utc(at: NaiveDateTime) -> chrono::DateTime<Utc> {
+    Utc.from_utc_datetime(&at)
+}
+
+/// The caller's membership, or 404: to a non-member the conversation does not exist.
+pub fn require_member(
+    conn: &mut PgConnection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+) -> Result<MemberRow, ApiError> {
+    chat_conversation_members::table
+        .find((conversation_id.get(), user_id.get()))
+        .select(MemberRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Like [`require_member`], and the caller must be the owner (403 otherwise).
+pub fn require_owner(
+    conn: &mut PgConnection,
+    conversation_id: ConversationId,
+    user_id: UserId,
+) -> Result<MemberRow, ApiError> {
+    let member = require_member(conn, conversation_id, user_id)?;
+    if member.owner {
+        Ok(member)
+    } else {
+        Err(ApiError::forbidden(
+            "only the conversation's owner may do this",
+        ))
+    }
+}
+
+fn row(conn: &mut PgConnection, id: ConversationId) -> QueryResult<ConversationRow> {
+    chat_conversations::table
+        .find(id.get())
+        .select(ConversationRow::as_select())
+        .first(conn)
+}
+
+/// Members of the given conversations with their people, by conversation.
+fn members_of(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> QueryResult<HashMap<i64, Vec<(MemberRow, UserRow)>>> {
+    let rows: Vec<(MemberRow, UserRow)> = chat_conversation_members::table
+        .inner_join(auth_users::table)
+        .filter(chat_conversation_members::conversation_id.eq_any(ids))
+        .order((
+            chat_conversation_members::conversation_id,
+            chat_conversation_members::owner.desc(),
+            chat_conversation_members::joined_at,
+            chat_conversation_members::user_id,
+        ))
+        .select((MemberRow::as_select(), UserRow::as_select()))
+        .load(conn)?;
+    let mut by_conversation: HashMap<i64, Vec<(MemberRow, UserRow)>> = HashMap::new();
+    for (member, user) in rows {
+        by_conversation
+            .entry(member.conversation_id)
+            .or_default()
+            .push((member, user));
+    }
+    Ok(by_conversation)
+}
+
+pub fn to_member(member: &MemberRow, user: &UserRow) -> Member {
+    Member {
+        user: users::to_user(user),
+        owner: member.owner,
+        last_seen_message_id: member.last_seen_message_id.map(MessageId),
+    }
+}
+
+fn to_conversation(row: &ConversationRow, members: &[(MemberRow, UserRow)]) -> Conversation {
+    Conversation {
+        id: ConversationId(row.id),
+        title: row.title.clone(),
+        owner_id: members
+            .iter()
+            .find(|(member, _)| member.owner)
+            .map_or(UserId(0), |(member, _)| UserId(member.user_id)),
+        members: members.iter().map(|(m, u)| to_member(m, u)).collect(),
+        created_at: utc(row.created_at),
+        closed_at: row.closed_at.map(utc),
+    }
+}
+
+/// One conversation with its members (the caller must be one).
+pub fn show(
+    conn: &mut PgConnection,
+    id: ConversationId,
+    caller: UserId,
+) -> Result<Conversation, ApiError> {
+    require_member(conn, id, caller)?;
+    load(conn, id)
+}
+
+fn load(conn: &mut PgConnection, id: ConversationId) -> Result<Conversation, ApiError> {
+    let row = row(conn, id)?;
+    let members = members_of(conn, &[id.get()])?
+        .remove(&id.get())
+        .unwrap_or_default();
+    Ok(to_conversation(&row, &members))
+}
+
+/// Starts a conversation owned by `creator` with the given others. Duplicates and the
+/// creator's own id among `member_ids` are ignored; at least one other person is needed.
+pub fn create(
+    conn: &mut PgConnection,
+    creator: UserId,
+    title: &ConversationTitle,
+    member_ids: &[UserId],
+) -> Result<Conversation, ApiError> {
+    let others: BTreeSet<i64> = member_ids
+        .iter()
+        .map(|id| id.get())
+        .filter(|id| *id != creator.get())
+        .collect();
+    if others.is_empty() {
+        return Err(ApiError::invalid(
+            "member_ids",
+            ValidationError::TooFewMembers { min: 1 },
+        ));
+    }
+    let others: Vec<i64> = others.into_iter().collect();
+    conn.transaction(|conn| {
+        let existing: BTreeSet<i64> = users::existing(conn, &others)?.into_iter().collect();
+        if let Some(unknown) = others.iter().find(|id| !existing.contains(id)) {
+            return Err(ApiError::invalid(
+                "member_ids",
+                ValidationError::UnknownUser(*unknown),
+            ));
+        }
+        let id: i64 = diesel::insert_into(chat_conversations::table)
+            .values(NewConversation {
+                title: title.as_str(),
+                created_by: creator.get(),
+            })
+            .returning(chat_conversations::id)
+            .get_result(conn)?;
+        let mut rows = vec![NewMember {
+            conversation_id: id,
+            user_id: creator.get(),
+            owner: true,
+        }];
+        rows.extend(others.iter().map(|&user_id| NewMember {
+            conversation_id: id,
+            user_id,
+            owner: false,
+        }));
+        diesel::insert_into(chat_conversation_members::table)
+            .values(&rows)
+            .execute(conn)?;
+        let conversation = load(conn, ConversationId(id))?;
+        let summary = summary_without_messages(&conversation);
+        events::append(
+            conn,
+            id,
+            None,
+            &Event::AddedToConversation {
+                conversation: Box::new(summary),
+            },
+        )?;
+        Ok(conversation)
+    })
+}
+
+fn summary_without_messages(conversation: &Conversation) -> ConversationSummary {
+    ConversationSummary {
+        conversation: conversation.clone(),
+        last_message: None,
+        unread_count: 0,
+        last_activity_at: conversation.created_at,
+    }
+}
+
+#[derive(QueryableByName)]
+struct LastMessage {
+    #[diesel(sql_type = BigInt)]
+    conversation_id: i64,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    sender_id: i64,
+    #[diesel(sql_type = Text)]
+    sender_nickname: String,
+    #[diesel(sql_type = Text)]
+    content: String,
+    #[diesel(sql_type = Timestamp)]
+    created_at: NaiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct Unread {
+    #[diesel(sql_type = BigInt)]
+    conversation_id: i64,
+    #[diesel(sql_type = BigInt)]
+    unread: i64,
+}
+
+/// My conversations, most recent activity first, each with its last message and my
+/// unread count (messages from others after my watermark).
+pub fn list_for(conn: &mut PgConnection, me: UserId) -> Result<Vec<ConversationSummary>, ApiError> {
+    let rows: Vec<ConversationRow> = chat_conversations::table
+        .inner_join(chat_conversation_members::table)
+        .filter(chat_conversation_members::user_id.eq(me.get()))
+        .order((
+            chat_conversations::last_activity_at.desc(),
+            chat_conversations::id.desc(),
+        ))
+        .select(ConversationRow::as_select())
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut members = members_of(conn, &ids)?;
+    let last: HashMap<i64, LastMessage> = diesel::sql_query(
+        "SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.id, m.sender_id, \
+                u.nickname AS sender_nickname, m.content, m.created_at \
+           FROM chat_messages m JOIN auth_users u ON u.id = m.sender_id \
+          WHERE m.conversation_id = ANY($1) \
+          ORDER BY m.conversation_id, m.id DESC",
+    )
+    .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
+    .load::<LastMessage>(conn)?
+    .into_iter()
+    .map(|message| (message.conversation_id, message))
+    .collect();
+    let unread: HashMap<i64, i64> = diesel::sql_query(
+        "SELECT mine.conversation_id, count(m.id) AS unread \
+           FROM chat_conversation_members mine \
+           JOIN chat_messages m ON m.conversation_id = mine.conversation_id \
+            AND m.id > coalesce(mine.last_seen_message_id, 0) AND m.sender_id <> mine.user_id \
+          WHERE mine.user_id = $1 \
+          GROUP BY mine.conversation_id",
+    )
+    .bind::<BigInt, _>(me.get())
+    .load::<Unread>(conn)?
+    .into_iter()
+    .map(|row| (row.conversation_id, row.unread))
+    .collect();
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let conversation = to_conversation(row, &members.remove(&row.id).unwrap_or_default());
+            ConversationSummary {
+                conversation,
+                last_message: last.get(&row.id).map(|message| MessagePreview {
+                    id: MessageId(message.id),
+                    sender: User {
+                        id: UserId(message.sender_id),
+                        nickname: message.sender_nickname.clone(),
+                    },
+                    content: message.content.clone(),
+                    created_at: utc(message.created_at),
+                }),
+                unread_count: unread.get(&row.id).copied().unwrap_or(0),
+                last_activity_at: utc(row.last_activity_at),
+            }
+        })
+        .collect())
+}
+
+pub fn rename(
+    conn: &mut PgConnection,
+    id: ConversationId,
+    caller: UserId,
+    title: &ConversationTitle,
+) -> Result<Conversation, ApiError> {
+    conn.transaction(|conn| {
+        require_owner(conn, id, caller)?;
+        diesel::update(chat_conversations::table.find(id.get()))
+            .set((
+                chat_conversations::title.eq(title.as_str()),
+                chat_conversations::updated_at.eq(users::now()),
+            ))
+            .execute(conn)?;
+        events::append(
+            conn,
+            id.get(),
+            None,
+            &Event::ConversationRenamed {
+                conversation_id: id,
+                title: title.as_str().to_owned(),
+            },
+        )?;
+        load(conn, id)
+    })
+}
+
+/// Closes the conversation; closing it again changes nothing.
+pub fn close(
+    conn: &mut PgConnection,
+    id: ConversationId,
+    caller: UserId,
+) -> Result<Conversation, ApiError> {
+    conn.transaction(|conn| {
+        require_owner(conn, id, caller)?;
+        let now = users::now();
+        let closed = diesel::update(chat_conversations::table.find(id.get()))
+            .filter(chat_conversations::closed_at.is_null())
+            .set((
+                chat_conversations::closed_at.eq(now),
+                chat_conversations::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if closed > 0 {
+            events::append(
+                conn,
+                id.get(),
+                None,
+                &Event::ConversationClosed {
+                    conversation_id: id,
+                    closed_at: utc(now),
+                },
+            )?;
+        }
+        load(conn, id)
+    })
+}
+
+/// Adds a person (owner only); adding a member again changes nothing.
+pub fn add_member(
+    conn: &mut PgConnection,
+    id: ConversationId,
+    caller: UserId,
+    new_member: UserId,
+) -> Result<Conversation, ApiError> {
+    conn.transaction(|conn| {
+        require_owner(conn, id, caller)?;
+        let user = users::by_id(conn, new_member)?.ok_or(ApiError::invalid(
+            "user_id",
+            ValidationError::UnknownUser(new_member.get()),
+        ))?;
+        let added = diesel::insert_into(chat_conversation_members::table)
+            .values(NewMember {
+                conversation_id: id.get(),
+                user_id: new_member.get(),
+                owner: false,
+            })
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        let conversation = load(conn, id)?;
+        if added > 0 {
+            let member = to_member(
+                &MemberRow {
+                    conversation_id: id.get(),
+                    user_id: user.id,
+                    owner: false,
+                    last_seen_message_id: None,
+                },
+                &user,
+            );
+            events::append(
+                conn,
+                id.get(),
+                Some(user.id),
+                &Event::MemberAdded {
+                    conversation_id: id,
+                    member,
+                },
+            )?;
+        }
+        Ok(conversation)
+    })
+}
+
+/// The owner removes someone, or a member leaves (`target == caller`). The owner must
+/// hand over ownership before leaving.
+pub fn remove_member(
+    conn: &mut PgConnection,
+    id: ConversationId,
+    caller: UserId,
+    target: UserId,
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        let me = require_member(conn, id, caller)?;
+        if target == caller {
+            if me.owner {
+                return Err(ApiError::coded(
+                    ErrorCode::OwnerMustTransfer,
+                    "hand over ownership to another member before leaving",
+                ));
+            }
+        } else if !me.owner {
+            return Err(ApiError::forbidden(
+                "only the conversation's owner may remove members",
+            ));
+        }
+        let removed =
+            diesel::delete(chat_conversation_members::table.find((id.get(), target.get())))
+                .execute(conn)?;
+        if removed == 0 {
+            return Err(ApiError::NotFound);
+        }
+        events::append(
+            conn,
+            id.get(),
+            Some(target.get()),
+            &Event::MemberRemoved {
+                conversation_id: id,
+                user_id: target,
+            },
+        )?;
+        Ok(())
+    })
+}
+
+/// Hands ownership to another member (owner only).
+pub fn transfer_ownership(
+    conn: &mut PgConnection,
+    id: ConversationId,
+    caller: UserId,
+    new_owner: UserId,
+) -> Result<Conversation, ApiError> {
+    conn.transaction(|conn| {
+        require_owner(conn, id, caller)?;
+        if new_owner == caller {
+            return load(conn, id);
+        }
+        let target = chat_conversation_members::table
+            .find((id.get(), new_owner.get()))
+            .select(MemberRow::as_select())
+            .first(conn)
+            .optional()?;
+        if target.is_none() {
+            return Err(ApiError::invalid(
+                "user_id",
+                ValidationError::UnknownUser(new_owner.get()),
+            ));
+        }
+        // Old owner first: the partial unique index allows one owner at a time.
+        diesel::update(chat_conversation_members::table.find((id.get(), caller.get())))
+            .set(chat_conversation_members::owner.eq(false))
+            .execute(conn)?;
+        diesel::update(chat_conversation_members::table.find((id.get(), new_owner.get())))
+            .set(chat_conversation_members::owner.eq(true))
+            .execute(conn)?;
+        events::append(
+            conn,
+            id.get(),
+            None,
+            &Event::OwnershipTransferred {
+                conversation_id: id,
+                from: caller,
+                to: new_owner,
+            },
+        )?;
+        load(conn, id)
+    })
+}

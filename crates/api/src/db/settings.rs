@@ -1,0 +1,25 @@
+//! Settings every node shares, kept in PostgreSQL.
+
+use diesel::prelude::*;
+
+use crate::schema::natter_settings;
+
+/// The value stored under `name`, storing `generate()` first if there is none. Safe
+/// when several nodes start at once: the first insert wins and all read it.
+pub fn get_or_init(
+    conn: &mut PgConnection,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> QueryResult<String> {
+    diesel::insert_into(natter_settings::table)
+        .values((
+            natter_settings::name.eq(name),
+            natter_settings::value.eq(generate()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    natter_settings::table
+        .find(name)
+        .select(natter_settings::value)
+        .first(conn)
+}

@@ -1,0 +1,143 @@
+//! People, their sessions, and failed-login counting.
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+use natter_domain::api::User;
+use natter_domain::{Nickname, SessionId, UserId};
+
+use crate::auth::token::TokenClaims;
+use crate::db::models::{NewSession, NewUser, SessionRow, UserRow};
+use crate::schema::{auth_login_failures, auth_sessions, auth_users};
+
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+pub fn to_user(row: &UserRow) -> User {
+    User {
+        id: UserId(row.id),
+        nickname: row.nickname.clone(),
+    }
+}
+
+/// `Ok(None)` when the nickname (in any letter case or width) is taken.
+#[tracing::instrument(skip_all)]
+pub fn create(
+    conn: &mut PgConnection,
+    nickname: &Nickname,
+    password_hash: &str,
+) -> QueryResult<Option<UserRow>> {
+    let key = nickname.canonical();
+    let inserted = diesel::insert_into(auth_users::table)
+        .values(NewUser {
+            nickname: nickname.as_str(),
+            nickname_key: &key,
+            password_hash,
+        })
+        .returning(UserRow::as_returning())
+        .get_result(conn);
+    match inserted {
+        Ok(row) => Ok(Some(row)),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+pub fn by_nickname_key(conn: &mut PgConnection, key: &str) -> QueryResult<Option<UserRow>> {
+    auth_users::table
+        .filter(auth_users::nickname_key.eq(key))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn by_id(conn: &mut PgConnection, id: UserId) -> QueryResult<Option<UserRow>> {
+    auth_users::table
+        .find(id.get())
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// People whose nickname key starts with `prefix_key`, by nickname.
+pub fn search(conn: &mut PgConnection, prefix_key: &str, limit: i64) -> QueryResult<Vec<UserRow>> {
+    let escaped = prefix_key
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    auth_users::table
+        .filter(auth_users::nickname_key.like(format!("{escaped}%")))
+        .order((auth_users::nickname_key, auth_users::id))
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+/// Of `ids`, those that name a registered person.
+pub fn existing(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    auth_users::table
+        .filter(auth_users::id.eq_any(ids))
+        .select(auth_users::id)
+        .load(conn)
+}
+
+pub fn start_session(
+    conn: &mut PgConnection,
+    user_id: i64,
+    lifetime: chrono::Duration,
+) -> QueryResult<SessionRow> {
+    let created_at = now();
+    diesel::insert_into(auth_sessions::table)
+        .values(NewSession {
+            user_id,
+            created_at,
+            expires_at: created_at + lifetime,
+        })
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+}
+
+/// The person a token speaks for, if its session is neither revoked nor expired.
+pub fn session_user(conn: &mut PgConnection, claims: TokenClaims) -> QueryResult<Option<UserRow>> {
+    auth_sessions::table
+        .inner_join(auth_users::table)
+        .filter(auth_sessions::id.eq(claims.session_id.get()))
+        .filter(auth_sessions::user_id.eq(claims.user_id.get()))
+        .filter(auth_sessions::revoked_at.is_null())
+        .filter(auth_sessions::expires_at.gt(now()))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn revoke_session(conn: &mut PgConnection, session: SessionId) -> QueryResult<usize> {
+    diesel::update(auth_sessions::table.find(session.get()))
+        .filter(auth_sessions::revoked_at.is_null())
+        .set(auth_sessions::revoked_at.eq(now()))
+        .execute(conn)
+}
+
+/// Failed logins for a nickname key within the window.
+pub fn recent_failures(
+    conn: &mut PgConnection,
+    key: &str,
+    window: chrono::Duration,
+) -> QueryResult<i64> {
+    auth_login_failures::table
+        .filter(auth_login_failures::nickname_key.eq(key))
+        .filter(auth_login_failures::failed_at.gt(now() - window))
+        .count()
+        .get_result(conn)
+}
+
+pub fn record_failure(conn: &mut PgConnection, key: &str) -> QueryResult<usize> {
+    diesel::insert_into(auth_login_failures::table)
+        .values(auth_login_failures::nickname_key.eq(key))
+        .execute(conn)
+}
+
+pub fn clear_failures(conn: &mut PgConnection, key: &str) -> QueryResult<usize> {
+    diesel::delete(auth_login_failures::table.filter(auth_login_failures::nickname_key.eq(key)))
+        .execute(conn)
+}

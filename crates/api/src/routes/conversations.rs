@@ -1,0 +1,228 @@
+//! Conversations and membership.
+
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use natter_domain::api::{
+    Conversation, ConversationSummary, CreateConversationRequest, RenameConversationRequest,
+    UserRef,
+};
+use natter_domain::{ConversationId, ErrorBody, UserId};
+
+use crate::auth::CurrentUser;
+use crate::db::{self, PgPool, conversations};
+use crate::error::ApiError;
+use crate::extract::Json;
+
+/// My conversations, most recent activity first.
+#[utoipa::path(
+    tag = "conversations",
+    responses(
+        (status = 200, body = Vec<ConversationSummary>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/conversations")]
+pub async fn list(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+) -> Result<web::Json<Vec<ConversationSummary>>, ApiError> {
+    let me = user.id;
+    db::run(&pool, move |conn| conversations::list_for(conn, me))
+        .await
+        .map(web::Json)
+}
+
+/// Start a conversation; I am its owner and a member.
+#[utoipa::path(
+    tag = "conversations",
+    request_body = CreateConversationRequest,
+    responses(
+        (status = 201, body = Conversation),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "Invalid title, or no other (existing) member", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/conversations")]
+pub async fn create(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    body: Json<CreateConversationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let title = body.0.validate()?;
+    let (me, member_ids) = (user.id, body.0.member_ids);
+    let conversation = db::run(&pool, move |conn| {
+        conversations::create(conn, me, &title, &member_ids)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(conversation))
+}
+
+/// One of my conversations with its members.
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = i64, Path, description = "Conversation id")),
+    responses(
+        (status = 200, body = Conversation),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/conversations/{id}")]
+pub async fn show(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+) -> Result<web::Json<Conversation>, ApiError> {
+    let (id, me) = (id.into_inner(), user.id);
+    db::run(&pool, move |conn| conversations::show(conn, id, me))
+        .await
+        .map(web::Json)
+}
+
+/// Rename (owner only).
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = i64, Path, description = "Conversation id")),
+    request_body = RenameConversationRequest,
+    responses(
+        (status = 200, body = Conversation),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "Invalid title", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[patch("/conversations/{id}")]
+pub async fn rename(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+    body: Json<RenameConversationRequest>,
+) -> Result<web::Json<Conversation>, ApiError> {
+    let title = body.0.validate()?;
+    let (id, me) = (id.into_inner(), user.id);
+    db::run(&pool, move |conn| {
+        conversations::rename(conn, id, me, &title)
+    })
+    .await
+    .map(web::Json)
+}
+
+/// Close (owner only): it stays readable but takes no new messages or reactions.
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = i64, Path, description = "Conversation id")),
+    responses(
+        (status = 200, body = Conversation),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/conversations/{id}/close")]
+pub async fn close(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+) -> Result<web::Json<Conversation>, ApiError> {
+    let (id, me) = (id.into_inner(), user.id);
+    db::run(&pool, move |conn| conversations::close(conn, id, me))
+        .await
+        .map(web::Json)
+}
+
+/// Add a member (owner only).
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = i64, Path, description = "Conversation id")),
+    request_body = UserRef,
+    responses(
+        (status = 200, body = Conversation),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "No such person", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/conversations/{id}/members")]
+pub async fn add_member(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+    body: Json<UserRef>,
+) -> Result<web::Json<Conversation>, ApiError> {
+    let (id, me, new_member) = (id.into_inner(), user.id, body.0.user_id);
+    db::run(&pool, move |conn| {
+        conversations::add_member(conn, id, me, new_member)
+    })
+    .await
+    .map(web::Json)
+}
+
+/// Remove a member (owner), or leave (my own id). The owner must hand over first.
+#[utoipa::path(
+    tag = "conversations",
+    params(
+        ("id" = i64, Path, description = "Conversation id"),
+        ("user_id" = i64, Path, description = "The member to remove; my own id to leave"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such conversation or member", body = ErrorBody),
+        (status = 409, description = "The owner must transfer ownership before leaving", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[delete("/conversations/{id}/members/{user_id}")]
+pub async fn remove_member(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    path: web::Path<(ConversationId, UserId)>,
+) -> Result<HttpResponse, ApiError> {
+    let ((id, target), me) = (path.into_inner(), user.id);
+    db::run(&pool, move |conn| {
+        conversations::remove_member(conn, id, me, target)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Hand ownership to another member (owner only).
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = i64, Path, description = "Conversation id")),
+    request_body = UserRef,
+    responses(
+        (status = 200, body = Conversation),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not the owner", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "The new owner is not a member", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[put("/conversations/{id}/owner")]
+pub async fn transfer_ownership(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+    body: Json<UserRef>,
+) -> Result<web::Json<Conversation>, ApiError> {
+    let (id, me, new_owner) = (id.into_inner(), user.id, body.0.user_id);
+    db::run(&pool, move |conn| {
+        conversations::transfer_ownership(conn, id, me, new_owner)
+    })
+    .await
+    .map(web::Json)
+}

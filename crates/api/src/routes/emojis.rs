@@ -1,0 +1,32 @@
+use actix_web::{get, web};
+use natter_domain::ErrorBody;
+use natter_domain::api::Emoji;
+
+use crate::auth::CurrentUser;
+use crate::db::{self, PgPool, emojis};
+use crate::error::ApiError;
+
+/// The emojis people can react with.
+#[utoipa::path(
+    tag = "reactions",
+    responses(
+        (status = 200, body = Vec<Emoji>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/emojis")]
+pub async fn list(
+    _user: CurrentUser,
+    pool: web::Data<PgPool>,
+) -> Result<web::Json<Vec<Emoji>>, ApiError> {
+    let rows = db::run(&pool, |conn| Ok(emojis::all(conn)?)).await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|row| Emoji {
+                key: row.key,
+                unicode: row.unicode,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,210 @@
+//! History, sending, reactions and seen receipts.
+
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use natter_domain::api::{
+    HistoryQuery, MarkSeenRequest, Message, MessagePage, ReactionSummary, SeenEntry,
+    SendMessageRequest, Watermark,
+};
+use natter_domain::{ConversationId, EmojiKey, ErrorBody, MessageId, ValidationError};
+
+use crate::auth::CurrentUser;
+use crate::db::{self, PgPool, messages};
+use crate::error::ApiError;
+use crate::extract::Json;
+
+/// A page of history: the newest messages, or those `before`/`after` a message id.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = i64, Path, description = "Conversation id"), HistoryQuery),
+    responses(
+        (status = 200, body = MessagePage),
+        (status = 400, description = "Bad query string", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "Bad limit, or both before and after", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/conversations/{id}/messages")]
+pub async fn history(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+    query: web::Query<HistoryQuery>,
+) -> Result<web::Json<MessagePage>, ApiError> {
+    let HistoryQuery {
+        before,
+        after,
+        limit,
+    } = query.into_inner();
+    let limit = limit.unwrap_or(messages::DEFAULT_PAGE);
+    if !(1..=messages::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            ValidationError::OutOfRange {
+                max: messages::MAX_PAGE,
+            },
+        ));
+    }
+    if before.is_some() && after.is_some() {
+        return Err(ApiError::BadRequest {
+            message: "give before or after, not both".into(),
+            field: Some("after".into()),
+        });
+    }
+    let (id, me) = (id.into_inner(), user.id);
+    db::run(&pool, move |conn| {
+        messages::history(conn, id, me, before, after, limit)
+    })
+    .await
+    .map(web::Json)
+}
+
+/// Send a message. Sending the same `client_id` again answers the first message (200).
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = i64, Path, description = "Conversation id")),
+    request_body = SendMessageRequest,
+    responses(
+        (status = 201, description = "Sent", body = Message),
+        (status = 200, description = "Already sent with this client_id", body = Message),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 409, description = "The conversation is closed", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 422, description = "Empty, too long or invalid content or client_id", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/conversations/{id}/messages")]
+pub async fn send(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+    body: Json<SendMessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (content, client_id) = body.0.validate()?;
+    let (id, me) = (id.into_inner(), user.id);
+    let (message, created) = db::run(&pool, move |conn| {
+        messages::send(conn, id, me, &content, client_id)
+    })
+    .await?;
+    Ok(if created {
+        HttpResponse::Created().json(message)
+    } else {
+        HttpResponse::Ok().json(message)
+    })
+}
+
+/// I have seen everything up to this message: moves my watermark (never backwards).
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = i64, Path, description = "Conversation id")),
+    request_body = MarkSeenRequest,
+    responses(
+        (status = 200, body = Watermark),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such conversation or message in it", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/conversations/{id}/seen")]
+pub async fn mark_seen(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<ConversationId>,
+    body: Json<MarkSeenRequest>,
+) -> Result<web::Json<Watermark>, ApiError> {
+    let (id, me, up_to) = (id.into_inner(), user.id, body.0.up_to_message_id);
+    db::run(&pool, move |conn| messages::mark_seen(conn, id, me, up_to))
+        .await
+        .map(web::Json)
+}
+
+/// Who has seen a message, and when each first did.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = i64, Path, description = "Message id")),
+    responses(
+        (status = 200, body = Vec<SeenEntry>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such message, or not a member", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/messages/{id}/seen")]
+pub async fn seen_by(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    id: web::Path<MessageId>,
+) -> Result<web::Json<Vec<SeenEntry>>, ApiError> {
+    let (id, me) = (id.into_inner(), user.id);
+    db::run(&pool, move |conn| messages::seen_by(conn, id, me))
+        .await
+        .map(web::Json)
+}
+
+async fn react(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    path: web::Path<(MessageId, String)>,
+    add: bool,
+) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
+    let (id, key) = path.into_inner();
+    // An emoji key that cannot exist names nothing: 404 like an unknown one.
+    let key = EmojiKey::parse(&key).map_err(|_| ApiError::NotFound)?;
+    let me = user.id;
+    db::run(&pool, move |conn| messages::react(conn, id, me, &key, add))
+        .await
+        .map(web::Json)
+}
+
+/// React with an emoji (idempotent). Answers the message's reactions.
+#[utoipa::path(
+    tag = "reactions",
+    params(
+        ("id" = i64, Path, description = "Message id"),
+        ("emoji_key" = String, Path, description = "Emoji key, e.g. thumbs_up"),
+    ),
+    responses(
+        (status = 200, body = Vec<ReactionSummary>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
+        (status = 409, description = "The conversation is closed", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[put("/messages/{id}/reactions/{emoji_key}")]
+pub async fn add_reaction(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    path: web::Path<(MessageId, String)>,
+) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
+    react(user, pool, path, true).await
+}
+
+/// Take my reaction back (idempotent). Answers the message's reactions.
+#[utoipa::path(
+    tag = "reactions",
+    params(
+        ("id" = i64, Path, description = "Message id"),
+        ("emoji_key" = String, Path, description = "Emoji key, e.g. thumbs_up"),
+    ),
+    responses(
+        (status = 200, body = Vec<ReactionSummary>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
+        (status = 409, description = "The conversation is closed", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[delete("/messages/{id}/reactions/{emoji_key}")]
+pub async fn remove_reaction(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    path: web::Path<(MessageId, String)>,
+) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
+    react(user, pool, path, false).await
+}
