@@ -72,7 +72,7 @@ impl ApiError {
             Self::Invalid(error) => ErrorBody::new(
                 ErrorCode::InvalidValue,
                 error.to_string(),
-                Some(error.field.to_owned()),
+                Some(error.field.to_string()),
             ),
             Self::BadRequest { message, field } => {
                 ErrorBody::new(ErrorCode::BadRequest, message.clone(), field.clone())

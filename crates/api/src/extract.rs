@@ -71,25 +71,23 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(too_large());
     }
     if std::str::from_utf8(body).is_err() {
-        return Err(ApiError::BadRequest {
-            message: "the body is not valid UTF-8".into(),
-            field: None,
-        });
+        return Err(invalid_utf8(body));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let field = if path == "." {
-            named_in_message(&inner.to_string())
-        } else {
-            Some(path)
-        };
-        let message = match (inner.classify(), &field) {
-            (serde_json::error::Category::Data, Some(field)) => {
-                format!("{field}: {}", strip_position(&inner.to_string()))
+        // Only a well-formed document that does not fit the shape has a field at fault.
+        let field = match inner.classify() {
+            serde_json::error::Category::Data if path == "." => {
+                named_in_message(&inner.to_string())
             }
-            _ => format!("malformed JSON: {}", strip_position(&inner.to_string())),
+            serde_json::error::Category::Data => Some(path),
+            _ => None,
+        };
+        let message = match &field {
+            Some(field) => format!("{field}: {}", strip_position(&inner.to_string())),
+            None => format!("malformed JSON: {}", strip_position(&inner.to_string())),
         };
         ApiError::BadRequest { message, field }
     })?;
@@ -98,6 +96,44 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         field: None,
     })?;
     Ok(value)
+}
+
+/// A 422 naming the string field that holds bytes which are not UTF-8, or a 400 when
+/// the damage is outside any string.
+fn invalid_utf8(body: &[u8]) -> ApiError {
+    fn find(value: &serde_json::Value, path: &str) -> Option<String> {
+        match value {
+            serde_json::Value::String(text) if text.contains('\u{FFFD}') => Some(path.to_owned()),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| find(item, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                find(item, &path)
+            }),
+            _ => None,
+        }
+    }
+    let lossy = String::from_utf8_lossy(body);
+    match serde_json::from_str::<serde_json::Value>(&lossy)
+        .ok()
+        .and_then(|value| find(&value, ""))
+        .filter(|path| !path.is_empty())
+    {
+        Some(field) => ApiError::Invalid(natter_domain::FieldError::new(
+            field,
+            natter_domain::ValidationError::NotUtf8,
+        )),
+        None => ApiError::BadRequest {
+            message: "the body is not valid UTF-8".into(),
+            field: None,
+        },
+    }
 }
 
 /// serde names missing and unknown fields only in its message: "missing field `x`".
@@ -135,9 +171,6 @@ mod tests {
         assert_eq!(field_of(error), Some("nickname".into()));
         let error = parse::<RegisterRequest>(br#"{"password": "x"}"#).expect_err("missing");
         assert_eq!(field_of(error), Some("nickname".into()));
-        let error = parse::<RegisterRequest>(br#"{"nickname":"a","password":"b","admin":1}"#)
-            .expect_err("unknown");
-        assert_eq!(field_of(error), Some("admin".into()));
         let error = parse::<CreateConversationRequest>(br#"{"title":"t","member_ids":[1,"x"]}"#)
             .expect_err("element");
         assert_eq!(field_of(error), Some("member_ids[1]".into()));
@@ -149,7 +182,17 @@ mod tests {
             let error = parse::<RegisterRequest>(body).expect_err("malformed");
             assert!(matches!(error, ApiError::BadRequest { .. }), "{body:?}");
         }
-        let error = parse::<RegisterRequest>(b"{\"nickname\": \"\xff\"}").expect_err("utf-8");
+        let error = parse::<RegisterRequest>(b"{\"nickname\": 1\xff}").expect_err("utf-8");
         assert_eq!(field_of(error), None);
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_string_names_its_field() {
+        let error = parse::<RegisterRequest>(b"{\"nickname\": \"a\xffb\", \"password\": \"x\"}")
+            .expect_err("utf-8");
+        match error {
+            ApiError::Invalid(error) => assert_eq!(error.field, "nickname"),
+            other => panic!("expected a 422, got {other:?}"),
+        }
     }
 }

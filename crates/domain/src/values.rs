@@ -1,6 +1,7 @@
 //! Validated values. Each is built only by `parse`, so holding one proves it is valid;
 //! the server enforces and the browser pre-checks with this same code.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,8 @@ pub enum ValidationError {
     NotAKey,
     #[error("must be a UUID")]
     NotAUuid,
+    #[error("must be valid UTF-8")]
+    NotUtf8,
     #[error("must name at least {min} other person")]
     TooFewMembers { min: usize },
     #[error("names someone who is not registered ({0})")]
@@ -38,13 +41,16 @@ pub enum ValidationError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field} {error}")]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub error: ValidationError,
 }
 
 impl FieldError {
-    pub fn new(field: &'static str, error: ValidationError) -> Self {
-        Self { field, error }
+    pub fn new(field: impl Into<Cow<'static, str>>, error: ValidationError) -> Self {
+        Self {
+            field: field.into(),
+            error,
+        }
     }
 }
 
