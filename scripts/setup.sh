@@ -6,6 +6,7 @@
 #     (browser tests; libssl-dev for the WebDriver client), the PostgreSQL client (creating the default database).
 #   - cargo tools: trunk 0.21 (0.22 needs a newer rustc), wasm-bindgen-cli at exactly
 #     the version in crates/web/Cargo.lock, diesel CLI (postgres only).
+#   - Python: schemathesis and openapi-spec-validator in a venv (API tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -56,6 +57,17 @@ fi
 if ! diesel --version >/dev/null 2>&1; then
   say "installing the diesel CLI"
   cargo_install diesel_cli --version '~2.3' --no-default-features --features postgres
+fi
+
+# Python tools for the API tests: schemathesis (property-based requests from the
+# OpenAPI document) and openapi-spec-validator, in a venv of their own.
+venv="${NATTER_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/natter/venv}"
+python_tools=("schemathesis==4.32.5" "openapi-spec-validator==0.9.0")
+if ! "$venv/bin/st" --version 2>/dev/null | grep -q '4\.32\.5' \
+  || ! "$venv/bin/openapi-spec-validator" --version >/dev/null 2>&1; then
+  say "installing ${python_tools[*]} into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_tools[@]}"
 fi
 
 say "ready"

@@ -178,7 +178,7 @@ pub async fn logout(user: CurrentUser, pool: web::Data<PgPool>) -> Result<HttpRe
 #[utoipa::path(
     tag = "accounts",
     responses(
-        (status = 200, body = User),
+        (status = 200, description = "The signed-in person", body = User),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
@@ -196,14 +196,14 @@ pub async fn me(user: CurrentUser) -> web::Json<User> {
     tag = "accounts",
     params(UserSearchQuery),
     responses(
-        (status = 200, body = Vec<User>),
+        (status = 200, description = "Matching people, at most 20", body = Vec<User>),
         (status = 400, description = "Missing q", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/users")]
-pub async fn search(
+pub async fn search_users(
     _user: CurrentUser,
     pool: web::Data<PgPool>,
     query: web::Query<UserSearchQuery>,

@@ -16,13 +16,13 @@ use crate::extract::Json;
 #[utoipa::path(
     tag = "conversations",
     responses(
-        (status = 200, body = Vec<ConversationSummary>),
+        (status = 200, description = "My conversations", body = Vec<ConversationSummary>),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/conversations")]
-pub async fn list(
+pub async fn list_conversations(
     user: CurrentUser,
     pool: web::Data<PgPool>,
 ) -> Result<web::Json<Vec<ConversationSummary>>, ApiError> {
@@ -37,7 +37,7 @@ pub async fn list(
     tag = "conversations",
     request_body = CreateConversationRequest,
     responses(
-        (status = 201, body = Conversation),
+        (status = 201, description = "Created", body = Conversation),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 422, description = "Invalid title, or no other (existing) member", body = ErrorBody),
@@ -45,7 +45,7 @@ pub async fn list(
     security(("bearer" = []), ("cookie" = []))
 )]
 #[post("/conversations")]
-pub async fn create(
+pub async fn create_conversation(
     user: CurrentUser,
     pool: web::Data<PgPool>,
     body: Json<CreateConversationRequest>,
@@ -64,14 +64,14 @@ pub async fn create(
     tag = "conversations",
     params(("id" = i64, Path, description = "Conversation id")),
     responses(
-        (status = 200, body = Conversation),
+        (status = 200, description = "The conversation", body = Conversation),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/conversations/{id}")]
-pub async fn show(
+pub async fn show_conversation(
     user: CurrentUser,
     pool: web::Data<PgPool>,
     id: web::Path<ConversationId>,
@@ -88,7 +88,7 @@ pub async fn show(
     params(("id" = i64, Path, description = "Conversation id")),
     request_body = RenameConversationRequest,
     responses(
-        (status = 200, body = Conversation),
+        (status = 200, description = "Renamed", body = Conversation),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),
@@ -98,7 +98,7 @@ pub async fn show(
     security(("bearer" = []), ("cookie" = []))
 )]
 #[patch("/conversations/{id}")]
-pub async fn rename(
+pub async fn rename_conversation(
     user: CurrentUser,
     pool: web::Data<PgPool>,
     id: web::Path<ConversationId>,
@@ -118,7 +118,7 @@ pub async fn rename(
     tag = "conversations",
     params(("id" = i64, Path, description = "Conversation id")),
     responses(
-        (status = 200, body = Conversation),
+        (status = 200, description = "Closed (or already closed)", body = Conversation),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
@@ -126,7 +126,7 @@ pub async fn rename(
     security(("bearer" = []), ("cookie" = []))
 )]
 #[post("/conversations/{id}/close")]
-pub async fn close(
+pub async fn close_conversation(
     user: CurrentUser,
     pool: web::Data<PgPool>,
     id: web::Path<ConversationId>,
@@ -143,7 +143,7 @@ pub async fn close(
     params(("id" = i64, Path, description = "Conversation id")),
     request_body = UserRef,
     responses(
-        (status = 200, body = Conversation),
+        (status = 200, description = "Added (or already a member)", body = Conversation),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),
@@ -203,7 +203,7 @@ pub async fn remove_member(
     params(("id" = i64, Path, description = "Conversation id")),
     request_body = UserRef,
     responses(
-        (status = 200, body = Conversation),
+        (status = 200, description = "Ownership handed over", body = Conversation),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),

@@ -10,13 +10,13 @@ use crate::error::ApiError;
 #[utoipa::path(
     tag = "reactions",
     responses(
-        (status = 200, body = Vec<Emoji>),
+        (status = 200, description = "The emoji set", body = Vec<Emoji>),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/emojis")]
-pub async fn list(
+pub async fn list_emojis(
     _user: CurrentUser,
     pool: web::Data<PgPool>,
 ) -> Result<web::Json<Vec<Emoji>>, ApiError> {

@@ -17,7 +17,7 @@ use crate::extract::Json;
     tag = "messages",
     params(("id" = i64, Path, description = "Conversation id"), HistoryQuery),
     responses(
-        (status = 200, body = MessagePage),
+        (status = 200, description = "A page of history, oldest first", body = MessagePage),
         (status = 400, description = "Bad query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
@@ -26,7 +26,7 @@ use crate::extract::Json;
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/conversations/{id}/messages")]
-pub async fn history(
+pub async fn message_history(
     user: CurrentUser,
     pool: web::Data<PgPool>,
     id: web::Path<ConversationId>,
@@ -78,7 +78,7 @@ pub async fn history(
     security(("bearer" = []), ("cookie" = []))
 )]
 #[post("/conversations/{id}/messages")]
-pub async fn send(
+pub async fn send_message(
     user: CurrentUser,
     pool: web::Data<PgPool>,
     id: web::Path<ConversationId>,
@@ -103,7 +103,7 @@ pub async fn send(
     params(("id" = i64, Path, description = "Conversation id")),
     request_body = MarkSeenRequest,
     responses(
-        (status = 200, body = Watermark),
+        (status = 200, description = "My read watermark", body = Watermark),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such conversation or message in it", body = ErrorBody),
@@ -128,7 +128,7 @@ pub async fn mark_seen(
     tag = "messages",
     params(("id" = i64, Path, description = "Message id")),
     responses(
-        (status = 200, body = Vec<SeenEntry>),
+        (status = 200, description = "Members who have seen it, earliest first", body = Vec<SeenEntry>),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such message, or not a member", body = ErrorBody),
     ),
@@ -169,7 +169,7 @@ async fn react(
         ("emoji_key" = String, Path, description = "Emoji key, e.g. thumbs_up"),
     ),
     responses(
-        (status = 200, body = Vec<ReactionSummary>),
+        (status = 200, description = "The message's reactions", body = Vec<ReactionSummary>),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),
@@ -193,7 +193,7 @@ pub async fn add_reaction(
         ("emoji_key" = String, Path, description = "Emoji key, e.g. thumbs_up"),
     ),
     responses(
-        (status = 200, body = Vec<ReactionSummary>),
+        (status = 200, description = "The message's reactions", body = Vec<ReactionSummary>),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),

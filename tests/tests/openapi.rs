@@ -1,0 +1,101 @@
+//! The OpenAPI document: valid OpenAPI 3, and schemathesis, generating requests from
+//! it against the real server, finds no 5xx. `NATTER_SCHEMATHESIS_EXAMPLES` sets the
+//! examples per operation (default 25; try 1000 for a long run).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use natter_tests::TestApp;
+use serde_json::Value;
+
+fn venv() -> PathBuf {
+    std::env::var_os("NATTER_VENV").map_or_else(
+        || {
+            let data = std::env::var_os("XDG_DATA_HOME").map_or_else(
+                || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share"),
+                PathBuf::from,
+            );
+            data.join("natter/venv")
+        },
+        PathBuf::from,
+    )
+}
+
+fn tool(name: &str) -> PathBuf {
+    let path = venv().join("bin").join(name);
+    assert!(path.is_file(), "{} is missing: run scripts/setup.sh", path.display());
+    path
+}
+
+#[tokio::test]
+async fn the_document_is_valid_openapi_3() {
+    let app = TestApp::spawn().await;
+    let document: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert_eq!(document["servers"][0]["url"], "/api");
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), document.to_string()).expect("write");
+    let output = Command::new(tool("openapi-spec-validator"))
+        .arg(file.path())
+        .output()
+        .expect("run openapi-spec-validator");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Every error answer is documented with the error body.
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("item") {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if status.starts_with('4') {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_errors() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let c = app.conversation(&alice, "Fuzz", &[&bob]).await;
+    app.send(c, &bob, "something to react to").await;
+    let examples = std::env::var("NATTER_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "25".into());
+    let reports = tempfile::tempdir().expect("temp dir");
+    let output = tokio::process::Command::new(tool("st"))
+        .args(["run", &app.url("/api/openapi.json")])
+        .args(["--checks", "not_a_server_error"])
+        .args(["--header", &format!("Authorization: Bearer {}", alice.token)])
+        // Signing out would revoke the token the rest of the run uses.
+        .args(["--exclude-path", "/sessions/current"])
+        .args(["--max-examples", &examples, "--seed", "20261124", "--workers", "2"])
+        .args(["--no-color", "--report-dir"])
+        .arg(reports.path())
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .output()
+        .await
+        .expect("run schemathesis");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let summary: Vec<&str> = text.lines().filter(|l| l.contains("generated")).collect();
+    // The figures for the closing note: "N generated, N passed".
+    eprintln!("schemathesis ({examples} examples per operation): {summary:?}");
+    assert!(output.status.success(), "schemathesis failed:\n{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!summary.is_empty(), "schemathesis ran no test:\n{text}");
+    let internal: Vec<String> = app.logs().into_iter().filter(|l| l.contains("request failed")).collect();
+    assert!(internal.is_empty(), "natter logged internal errors: {internal:#?}");
+}
