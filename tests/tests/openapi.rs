@@ -23,7 +23,11 @@ fn venv() -> PathBuf {
 
 fn tool(name: &str) -> PathBuf {
     let path = venv().join("bin").join(name);
-    assert!(path.is_file(), "{} is missing: run scripts/setup.sh", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup.sh",
+        path.display()
+    );
     path
 }
 
@@ -39,7 +43,11 @@ async fn the_document_is_valid_openapi_3() {
         .json()
         .await
         .expect("json");
-    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3."))
+    );
     assert_eq!(document["servers"][0]["url"], "/api");
     let file = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(file.path(), document.to_string()).expect("write");
@@ -80,10 +88,20 @@ async fn schemathesis_finds_no_server_errors() {
     let output = tokio::process::Command::new(tool("st"))
         .args(["run", &app.url("/api/openapi.json")])
         .args(["--checks", "not_a_server_error"])
-        .args(["--header", &format!("Authorization: Bearer {}", alice.token)])
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {}", alice.token),
+        ])
         // Signing out would revoke the token the rest of the run uses.
         .args(["--exclude-path", "/sessions/current"])
-        .args(["--max-examples", &examples, "--seed", "20261124", "--workers", "2"])
+        .args([
+            "--max-examples",
+            &examples,
+            "--seed",
+            "20261124",
+            "--workers",
+            "2",
+        ])
         .args(["--no-color", "--report-dir"])
         .arg(reports.path())
         .env("SCHEMATHESIS_TELEMETRY", "false")
@@ -94,8 +112,19 @@ async fn schemathesis_finds_no_server_errors() {
     let summary: Vec<&str> = text.lines().filter(|l| l.contains("generated")).collect();
     // The figures for the closing note: "N generated, N passed".
     eprintln!("schemathesis ({examples} examples per operation): {summary:?}");
-    assert!(output.status.success(), "schemathesis failed:\n{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "schemathesis failed:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(!summary.is_empty(), "schemathesis ran no test:\n{text}");
-    let internal: Vec<String> = app.logs().into_iter().filter(|l| l.contains("request failed")).collect();
-    assert!(internal.is_empty(), "natter logged internal errors: {internal:#?}");
+    let internal: Vec<String> = app
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("request failed"))
+        .collect();
+    assert!(
+        internal.is_empty(),
+        "natter logged internal errors: {internal:#?}"
+    );
 }
