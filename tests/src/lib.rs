@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 
 pub mod api;
 pub mod browser;
+pub mod proxy;
 
 /// The PostgreSQL server tests create their databases on (no database name).
 pub fn server_url() -> String {
@@ -85,6 +86,19 @@ fn admin_connection() -> PgConnection {
     })
 }
 
+/// `url` with its host's port replaced by `port` on 127.0.0.1.
+fn with_port(url: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
+    let path = rest.find('/').map_or("", |at| &rest[at..]);
+    let credentials = if credentials.is_empty() {
+        String::new()
+    } else {
+        format!("{credentials}@")
+    };
+    format!("{scheme}://{credentials}127.0.0.1:{port}{path}")
+}
+
 /// The `natter` binary built next to the test executables (scripts/test.sh builds it).
 pub fn natter_binary() -> PathBuf {
     if let Ok(path) = std::env::var("NATTER_BIN") {
@@ -118,6 +132,8 @@ pub struct TestApp {
 #[derive(Default)]
 pub struct SpawnOptions {
     pub web_dir: Option<PathBuf>,
+    /// Reach PostgreSQL through this local port (a [`proxy::TcpProxy`]) instead.
+    pub database_port: Option<u16>,
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -129,9 +145,11 @@ impl TestApp {
 
     pub async fn spawn_with(options: SpawnOptions) -> Self {
         let db = TestDb::empty();
-        let (child, address, logs) = start_natter(db.url(), &options)
-            .await
-            .expect("natter starts");
+        let url = match options.database_port {
+            Some(port) => with_port(db.url(), port),
+            None => db.url().to_owned(),
+        };
+        let (child, address, logs) = start_natter(&url, &options).await.expect("natter starts");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -254,6 +272,14 @@ pub async fn run_natter_expecting_exit(
 #[cfg(test)]
 mod tests {
     use super::listening_address;
+
+    #[test]
+    fn rewrites_the_port() {
+        assert_eq!(
+            super::with_port("postgres://postgres@127.0.0.1:5432/natter_test_x", 6000),
+            "postgres://postgres@127.0.0.1:6000/natter_test_x"
+        );
+    }
 
     #[test]
     fn finds_the_address_in_pretty_and_json_logs() {

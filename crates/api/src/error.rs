@@ -25,9 +25,9 @@ pub enum ApiError {
     /// Unknown, or not visible to the caller (404).
     #[error("not found")]
     NotFound,
-    /// No database connection could be had in time (503).
+    /// No database connection could be had in time, or it broke (503).
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] diesel::r2d2::PoolError),
+    Unavailable(String),
     /// Anything else (500). Logged with its cause; the client sees a generic message.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -97,6 +97,11 @@ impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         match error {
             diesel::result::Error::NotFound => Self::NotFound,
+            // The server went away mid-request (restart, network): retryable, not a bug.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                info,
+            ) => Self::Unavailable(info.message().to_owned()),
             other => Self::Internal(other.into()),
         }
     }

@@ -58,7 +58,9 @@ where
 {
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.get().map_err(ApiError::Unavailable)?;
+        let mut conn = pool
+            .get()
+            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
         f(&mut conn)
     })
     .await

@@ -1,0 +1,76 @@
+//! PostgreSQL going away: requests answer 503 quickly (a bounded wait for a
+//! connection) and the same natter process recovers when the database is back.
+
+use std::time::{Duration, Instant};
+
+use natter_tests::proxy::TcpProxy;
+use natter_tests::{SpawnOptions, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_database_outage_is_503_and_heals_without_a_restart() {
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().expect("address"))
+        .await
+        .expect("proxy");
+    let app = TestApp::spawn_with(SpawnOptions {
+        database_port: Some(proxy.port()),
+        extra_env: vec![("NATTER_DB_TIMEOUT".into(), "1s".into())],
+        ..SpawnOptions::default()
+    })
+    .await;
+    let alice = app.register("alice").await;
+    let pid = app.pid();
+
+    proxy.cut();
+    let started = Instant::now();
+    let me = app.get("/me", &alice).await;
+    assert_eq!(me.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", me.body);
+    assert_eq!(me.code(), "unavailable");
+    let register = app
+        .call(
+            Method::POST,
+            "/users",
+            None,
+            Some(&json!({"nickname": "bob", "password": "long enough"})),
+        )
+        .await;
+    assert_eq!(register.status, StatusCode::SERVICE_UNAVAILABLE);
+    let health = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.body["database"], "unavailable");
+    eprintln!(
+        "three requests during the outage answered in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !me.body.to_string().contains("connection"),
+        "no internals in the answer: {}",
+        me.body
+    );
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = app.call(Method::GET, "/health", None, None).await;
+        if health.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "natter did not recover within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.get("/me", &alice).await.status, StatusCode::OK);
+    assert_eq!(app.pid(), pid, "the same process recovered");
+    let internal: Vec<String> = app
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("request failed"))
+        .collect();
+    assert!(
+        internal.is_empty(),
+        "an outage is not an internal error: {internal:#?}"
+    );
+}
