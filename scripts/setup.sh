@@ -14,7 +14,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 say() { printf 'setup: %s\n' "$*"; }
 
 apt_packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 libpq-dev
-  libssl-dev pkg-config chromium chromium-driver postgresql-client)
+  libssl-dev pkg-config chromium chromium-driver postgresql-client python3-venv)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use rand::RngCore;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
@@ -97,7 +97,7 @@ impl Application {
 /// 48 random bytes as hex: the token signing key when none is configured.
 fn random_secret() -> String {
     let mut bytes = [0_u8; 48];
-    rand::rng().fill_bytes(&mut bytes);
+    OsRng.fill_bytes(&mut bytes);
     bytes
         .iter()
         .fold(String::with_capacity(96), |mut hex, byte| {
