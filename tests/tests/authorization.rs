@@ -136,6 +136,7 @@ const UNSCOPED: &[(&str, &str, bool)] = &[
     ("GET", "/emojis", true),
     ("GET", "/conversations", true),
     ("POST", "/conversations", true),
+    ("GET", "/events", true),
 ];
 
 async fn documented_routes(app: &TestApp) -> BTreeSet<(String, String)> {

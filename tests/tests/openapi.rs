@@ -94,6 +94,8 @@ async fn schemathesis_finds_no_server_errors() {
         ])
         // Signing out would revoke the token the rest of the run uses.
         .args(["--exclude-path", "/sessions/current"])
+        // The event stream never ends by itself; tests/tests/events.rs covers it.
+        .args(["--exclude-path", "/events"])
         .args([
             "--max-examples",
             &examples,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod routes;
 pub mod schema;
 pub mod startup;

@@ -69,6 +69,8 @@ diesel::table! {
         subject_user_id -> Nullable<Int8>,
         payload -> Text,
         created_at -> Timestamp,
+        txid -> Int8,
+        position -> Nullable<Int8>,
     }
 }
 

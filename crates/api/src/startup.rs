@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -12,6 +13,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::auth::TokenKeys;
 use crate::config::Config;
+use crate::live::{self, Hub};
 use crate::{db, routes, web_client};
 
 pub struct Application {
@@ -54,6 +56,10 @@ impl Application {
                 .context("serialising the OpenAPI document")?,
         ));
 
+        let hub = Arc::new(Hub::default());
+        live::start(config.database_url.clone(), hub.clone());
+        let hub = web::Data::new(hub);
+
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
@@ -65,6 +71,7 @@ impl Application {
                 .app_data(pool.clone())
                 .app_data(keys.clone())
                 .app_data(openapi.clone())
+                .app_data(hub.clone())
                 .configure(routes::extractor_configs)
                 .into_utoipa_app()
                 .service(routes::api_scope())
@@ -72,6 +79,9 @@ impl Application {
             app.service(web_client.service())
         })
         .listen(listener)?;
+        // Open event streams would hold a graceful shutdown for its whole timeout;
+        // clients reconnect (to another node) and resume from their cursor.
+        server = server.shutdown_timeout(2);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }

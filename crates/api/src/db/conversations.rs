@@ -468,3 +468,11 @@ pub fn transfer_ownership(
         load(conn, id)
     })
 }
+
+/// The conversations `user` is a member of.
+pub fn ids_of(conn: &mut PgConnection, user: UserId) -> QueryResult<Vec<i64>> {
+    chat_conversation_members::table
+        .filter(chat_conversation_members::user_id.eq(user.get()))
+        .select(chat_conversation_members::conversation_id)
+        .load(conn)
+}

@@ -1,6 +1,9 @@
 //! The event log, written in the same transaction as the change it describes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
 use natter_domain::event::Event;
 
 use crate::db::models::NewEvent;
@@ -35,5 +38,84 @@ pub fn append(
             payload: &payload,
         })
         .execute(conn)?;
+    WROTE_EVENTS.store(true, Ordering::Release);
     Ok(())
+}
+
+/// A process-wide hint that this node wrote events, so its stamper runs at once
+/// instead of at its next tick. Only a wake-up: the table is the truth.
+pub static WROTE_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// The advisory lock that makes one stamper run at a time across all nodes.
+const STAMPER_LOCK: i64 = 0x6e61_7474_6572; // "natter"
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Gives committed, unstamped events their stream positions (see the migration
+/// `event_positions` for why this is gapless) and wakes every node with one NOTIFY.
+/// Returns how many were stamped and how many wait for older transactions to end,
+/// or `None` when another node holds the stamper lock.
+pub fn stamp(conn: &mut PgConnection) -> QueryResult<Option<(i64, i64)>> {
+    conn.transaction(|conn| {
+        let locked: bool = diesel::select(diesel::dsl::sql::<Bool>(&format!(
+            "pg_try_advisory_xact_lock({STAMPER_LOCK})"
+        )))
+        .get_result(conn)?;
+        if !locked {
+            return Ok(None);
+        }
+        let stamped = diesel::sql_query(
+            "WITH base AS (SELECT coalesce(max(position), 0) AS top FROM chat_events), \
+                  batch AS ( \
+                    SELECT id, row_number() OVER (ORDER BY conversation_id, seq) AS n \
+                      FROM chat_events \
+                     WHERE position IS NULL \
+                       AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint) \
+             UPDATE chat_events e SET position = base.top + batch.n \
+               FROM batch, base WHERE e.id = batch.id",
+        )
+        .execute(conn)?;
+        if stamped > 0 {
+            diesel::sql_query("NOTIFY natter_events").execute(conn)?;
+        }
+        let waiting =
+            diesel::sql_query("SELECT count(*) AS n FROM chat_events WHERE position IS NULL")
+                .get_result::<Count>(conn)?
+                .n;
+        Ok(Some((i64::try_from(stamped).unwrap_or(i64::MAX), waiting)))
+    })
+}
+
+/// A stamped event as the stream reads it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = chat_events, check_for_backend(diesel::pg::Pg))]
+pub struct StampedEvent {
+    #[diesel(select_expression = chat_events::position.assume_not_null())]
+    pub position: i64,
+    pub conversation_id: i64,
+    pub subject_user_id: Option<i64>,
+    pub kind: String,
+    pub payload: String,
+}
+
+/// Stamped events after `position`, in position order.
+pub fn after(conn: &mut PgConnection, position: i64, limit: i64) -> QueryResult<Vec<StampedEvent>> {
+    chat_events::table
+        .filter(chat_events::position.gt(position))
+        .order(chat_events::position.asc())
+        .limit(limit)
+        .select(StampedEvent::as_select())
+        .load(conn)
+}
+
+/// The newest stamped position (0 when there is none).
+pub fn head(conn: &mut PgConnection) -> QueryResult<i64> {
+    chat_events::table
+        .select(diesel::dsl::max(chat_events::position))
+        .get_result::<Option<i64>>(conn)
+        .map(Option::unwrap_or_default)
 }

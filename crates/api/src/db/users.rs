@@ -118,6 +118,13 @@ pub fn revoke_session(conn: &mut PgConnection, session: SessionId) -> QueryResul
         .execute(conn)
 }
 
+/// Tells every node that `session` is revoked (after the revocation committed).
+pub fn announce_revoked(conn: &mut PgConnection, session: SessionId) -> QueryResult<usize> {
+    diesel::sql_query("SELECT pg_notify('natter_revoked', $1)")
+        .bind::<diesel::sql_types::Text, _>(session.get().to_string())
+        .execute(conn)
+}
+
 /// Failed logins for a nickname key within the window.
 pub fn recent_failures(
     conn: &mut PgConnection,

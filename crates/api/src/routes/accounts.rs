@@ -166,9 +166,19 @@ pub async fn login(
     security(("bearer" = []), ("cookie" = []))
 )]
 #[delete("/sessions/current")]
-pub async fn logout(user: CurrentUser, pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    user: CurrentUser,
+    pool: web::Data<PgPool>,
+    hub: web::Data<std::sync::Arc<crate::live::Hub>>,
+) -> Result<HttpResponse, ApiError> {
     let session = user.session_id;
     db::run(&pool, move |conn| Ok(users::revoke_session(conn, session)?)).await?;
+    // Open streams of this session end at once, on this node and (by NOTIFY) on all.
+    hub.revoke_session(session.get());
+    db::run(&pool, move |conn| {
+        Ok(users::announce_revoked(conn, session)?)
+    })
+    .await?;
     Ok(HttpResponse::NoContent()
         .cookie(auth::expired_session_cookie())
         .finish())

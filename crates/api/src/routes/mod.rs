@@ -11,6 +11,7 @@ use crate::error::ApiError;
 mod accounts;
 mod conversations;
 mod emojis;
+mod events;
 mod health;
 mod messages;
 
@@ -71,7 +72,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(messages::mark_seen)
         .service(messages::seen_by)
         .service(messages::add_reaction)
-        .service(messages::remove_reaction);
+        .service(messages::remove_reaction)
+        .service(events::event_stream);
 }
 
 /// Anything else under `/api`.

@@ -1,0 +1,250 @@
+//! Live delivery. The event log in PostgreSQL is the truth; this node's hub only
+//! hands stamped events to the streams open on it. One background thread per node
+//! stamps committed events (see `db::events::stamp`), listens for the NOTIFY that
+//! any node's stamper sends, reads what is new and dispatches it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use natter_domain::event::Event;
+use tokio::sync::mpsc;
+
+use crate::config::DatabaseUrl;
+use crate::db::events::{self, StampedEvent, WROTE_EVENTS};
+
+/// Events a stream may hold before it is judged too slow and closed (it then resumes
+/// from its cursor): memory per stream stays bounded.
+pub const STREAM_BUFFER: usize = 1024;
+
+/// What a stream may see: the conversations its person is in, kept current by the
+/// membership events themselves.
+#[derive(Debug, Clone)]
+pub struct Visibility {
+    user_id: i64,
+    conversations: HashSet<i64>,
+}
+
+impl Visibility {
+    pub fn new(user_id: i64, conversations: impl IntoIterator<Item = i64>) -> Self {
+        Self {
+            user_id,
+            conversations: conversations.into_iter().collect(),
+        }
+    }
+
+    /// Whether the person gets `event`, updating their memberships as it goes.
+    pub fn admit(&mut self, event: &StampedEvent) -> bool {
+        let conversation = event.conversation_id;
+        let about_me = event.subject_user_id == Some(self.user_id);
+        match event.kind.as_str() {
+            "added_to_conversation" => {
+                if let Ok(Event::AddedToConversation { conversation: c }) =
+                    serde_json::from_str::<Event>(&event.payload)
+                    && c.conversation
+                        .members
+                        .iter()
+                        .any(|m| m.user.id.get() == self.user_id)
+                {
+                    self.conversations.insert(conversation);
+                }
+            }
+            "member_added" if about_me => {
+                self.conversations.insert(conversation);
+            }
+            "member_removed" if about_me => {
+                // They hear of their own removal, and of nothing after it.
+                return self.conversations.remove(&conversation);
+            }
+            _ => {}
+        }
+        self.conversations.contains(&conversation)
+    }
+}
+
+struct Subscriber {
+    session_id: i64,
+    visibility: Visibility,
+    sender: mpsc::Sender<Arc<StampedEvent>>,
+}
+
+/// The streams open on this node.
+#[derive(Default)]
+pub struct Hub {
+    subscribers: Mutex<HashMap<u64, Subscriber>>,
+    next_id: AtomicI64,
+    /// The highest position dispatched on this node.
+    delivered: AtomicI64,
+}
+
+/// Removes its stream from the hub when dropped.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Ok(mut subscribers) = self.hub.subscribers.lock() {
+            subscribers.remove(&self.id);
+        }
+    }
+}
+
+impl Hub {
+    pub fn delivered(&self) -> i64 {
+        self.delivered.load(Ordering::Acquire)
+    }
+
+    pub fn subscribe(
+        self: &Arc<Self>,
+        session_id: i64,
+        visibility: Visibility,
+    ) -> (Subscription, mpsc::Receiver<Arc<StampedEvent>>) {
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        let id = u64::try_from(self.next_id.fetch_add(1, Ordering::Relaxed)).unwrap_or_default();
+        if let Ok(mut subscribers) = self.subscribers.lock() {
+            subscribers.insert(
+                id,
+                Subscriber {
+                    session_id,
+                    visibility,
+                    sender,
+                },
+            );
+        }
+        (
+            Subscription {
+                hub: self.clone(),
+                id,
+            },
+            receiver,
+        )
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.subscribers.lock().map(|s| s.len()).unwrap_or_default()
+    }
+
+    /// Hands `batch` (in position order) to every stream that may see each event.
+    /// A stream whose buffer is full is closed; it resumes from its cursor.
+    fn dispatch(&self, batch: Vec<StampedEvent>) {
+        let Ok(mut subscribers) = self.subscribers.lock() else {
+            return;
+        };
+        for event in batch {
+            let position = event.position;
+            let event = Arc::new(event);
+            subscribers.retain(|_, subscriber| {
+                if !subscriber.visibility.admit(&event) {
+                    return true;
+                }
+                match subscriber.sender.try_send(event.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::info!("closing a stream that fell too far behind");
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+            self.delivered.fetch_max(position, Ordering::AcqRel);
+        }
+    }
+
+    /// Ends every stream of a revoked session.
+    pub fn revoke_session(&self, session_id: i64) {
+        if let Ok(mut subscribers) = self.subscribers.lock() {
+            subscribers.retain(|_, subscriber| subscriber.session_id != session_id);
+        }
+    }
+
+    /// Ends every stream (shutdown): clients reconnect elsewhere and resume.
+    pub fn close_all(&self) {
+        if let Ok(mut subscribers) = self.subscribers.lock() {
+            subscribers.clear();
+        }
+    }
+}
+
+/// Starts this node's stamper and listener thread.
+pub fn start(url: DatabaseUrl, hub: Arc<Hub>) {
+    let spawned = std::thread::Builder::new()
+        .name("natter-events".into())
+        .spawn(move || {
+            loop {
+                if let Err(error) = listen(&url, &hub) {
+                    tracing::warn!(%error, "event listener lost its database connection; reconnecting");
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start the event listener thread");
+    }
+}
+
+/// How often the listener looks for notifications. diesel reads them without a
+/// blocking wait (PQconsumeInput, no round trip), so this is the wake-up latency.
+const POLL: Duration = Duration::from_millis(2);
+/// Stamping and reading also run this often, in case a wake-up was missed (a node
+/// died between commit and stamping, or an older transaction held events back).
+const TICK: Duration = Duration::from_millis(200);
+/// While events wait for an older transaction, try again this soon.
+const RETRY: Duration = Duration::from_millis(10);
+
+fn listen(url: &DatabaseUrl, hub: &Hub) -> anyhow::Result<()> {
+    let mut conn = PgConnection::establish(url.expose())?;
+    diesel::sql_query("LISTEN natter_events").execute(&mut conn)?;
+    diesel::sql_query("LISTEN natter_revoked").execute(&mut conn)?;
+    if hub.delivered() == 0 {
+        // A fresh node starts at the head: streams replay what they missed themselves.
+        hub.delivered
+            .store(events::head(&mut conn)?, Ordering::Release);
+    }
+    let mut next_stamp = Instant::now();
+    let mut next_read = Instant::now();
+    loop {
+        for notification in conn.notifications_iter() {
+            let notification = notification?;
+            match notification.channel.as_str() {
+                "natter_events" => next_read = Instant::now(),
+                "natter_revoked" => {
+                    if let Ok(session) = notification.payload.parse() {
+                        hub.revoke_session(session);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let now = Instant::now();
+        if WROTE_EVENTS.swap(false, Ordering::AcqRel) {
+            next_stamp = now;
+        }
+        if now >= next_stamp {
+            next_stamp = match events::stamp(&mut conn)? {
+                Some((stamped, waiting)) => {
+                    if stamped > 0 {
+                        next_read = now;
+                    }
+                    if waiting > 0 { now + RETRY } else { now + TICK }
+                }
+                // Another node is stamping right now.
+                None => now + RETRY,
+            };
+        }
+        if now >= next_read {
+            loop {
+                let batch = events::after(&mut conn, hub.delivered(), 1000)?;
+                if batch.is_empty() {
+                    break;
+                }
+                hub.dispatch(batch);
+            }
+            next_read = now + TICK;
+        }
+        std::thread::sleep(POLL);
+    }
+}
