@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -15,6 +16,7 @@ use tokio::process::{Child, Command};
 pub mod api;
 pub mod browser;
 pub mod proxy;
+pub mod sse;
 
 /// The PostgreSQL server tests create their databases on (no database name).
 pub fn server_url() -> String {
@@ -125,7 +127,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     logs: Arc<Mutex<Vec<String>>>,
-    pub db: TestDb,
+    pub db: Arc<TestDb>,
 }
 
 /// Options for [`TestApp::spawn_with`].
@@ -144,7 +146,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: SpawnOptions) -> Self {
-        let db = TestDb::empty();
+        Self::spawn_on(Arc::new(TestDb::empty()), options).await
+    }
+
+    /// Another `natter` node on this app's database.
+    pub async fn spawn_node(&self) -> Self {
+        Self::spawn_on(self.db.clone(), SpawnOptions::default()).await
+    }
+
+    async fn spawn_on(db: Arc<TestDb>, options: SpawnOptions) -> Self {
         let url = match options.database_port {
             Some(port) => with_port(db.url(), port),
             None => db.url().to_owned(),
