@@ -7,6 +7,7 @@ pub mod api;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod state;
 pub mod values;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

@@ -66,10 +66,9 @@ fn members_of(
     let rows: Vec<(MemberRow, UserRow)> = chat_conversation_members::table
         .inner_join(auth_users::table)
         .filter(chat_conversation_members::conversation_id.eq_any(ids))
+        // By person, so that a client applying events keeps the same order.
         .order((
             chat_conversation_members::conversation_id,
-            chat_conversation_members::owner.desc(),
-            chat_conversation_members::joined_at,
             chat_conversation_members::user_id,
         ))
         .select((MemberRow::as_select(), UserRow::as_select()))
@@ -377,6 +376,19 @@ pub fn add_member(
                 &Event::MemberAdded {
                     conversation_id: id,
                     member,
+                },
+            )?;
+            // The newcomer also needs the conversation itself, as their list shows it.
+            let summary = list_for(conn, new_member)?
+                .into_iter()
+                .find(|summary| summary.conversation.id == id)
+                .ok_or(ApiError::NotFound)?;
+            events::append(
+                conn,
+                id.get(),
+                Some(user.id),
+                &Event::AddedToConversation {
+                    conversation: Box::new(summary),
                 },
             )?;
         }

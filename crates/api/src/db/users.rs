@@ -1,6 +1,6 @@
 //! People, their sessions, and failed-login counting.
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use natter_domain::api::User;
@@ -10,8 +10,10 @@ use crate::auth::token::TokenClaims;
 use crate::db::models::{NewSession, NewUser, SessionRow, UserRow};
 use crate::schema::{auth_login_failures, auth_sessions, auth_users};
 
+/// The current time at the database's precision (microseconds), so that what an
+/// event says and what a later read returns are the same instant.
 pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
+    Utc::now().naive_utc().trunc_subsecs(6)
 }
 
 pub fn to_user(row: &UserRow) -> User {

@@ -40,6 +40,14 @@ impl Visibility {
         let conversation = event.conversation_id;
         let about_me = event.subject_user_id == Some(self.user_id);
         match event.kind.as_str() {
+            // Added to an existing conversation: for the newcomer only.
+            "added_to_conversation" if event.subject_user_id.is_some() => {
+                if about_me {
+                    self.conversations.insert(conversation);
+                }
+                return about_me;
+            }
+            // A new conversation: for everyone in it.
             "added_to_conversation" => {
                 if let Ok(Event::AddedToConversation { conversation: c }) =
                     serde_json::from_str::<Event>(&event.payload)

@@ -1,0 +1,420 @@
+//! A client's picture of its conversations, built from a REST load and kept current
+//! by live events. Applying an event twice changes nothing, so a stream that
+//! replays a little more than needed is harmless. The browser uses this, and the
+//! tests check that REST + events equals a fresh REST load for every event type.
+
+use std::collections::BTreeMap;
+
+use crate::api::{ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry};
+use crate::event::Event;
+use crate::ids::{ConversationId, MessageId, UserId};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientState {
+    pub me: UserId,
+    /// The emoji set, whose order reactions on a message follow.
+    pub emojis: Vec<Emoji>,
+    /// My conversations, most recent activity first.
+    pub conversations: Vec<ConversationSummary>,
+    /// Loaded messages per conversation, oldest first.
+    pub messages: BTreeMap<ConversationId, Vec<Message>>,
+}
+
+impl ClientState {
+    pub fn new(me: UserId, emojis: Vec<Emoji>, conversations: Vec<ConversationSummary>) -> Self {
+        let mut state = Self {
+            me,
+            emojis,
+            conversations,
+            messages: BTreeMap::new(),
+        };
+        state.sort();
+        state
+    }
+
+    fn sort(&mut self) {
+        self.conversations.sort_by(|a, b| {
+            b.last_activity_at
+                .cmp(&a.last_activity_at)
+                .then(b.conversation.id.cmp(&a.conversation.id))
+        });
+    }
+
+    fn summary(&mut self, id: ConversationId) -> Option<&mut ConversationSummary> {
+        self.conversations
+            .iter_mut()
+            .find(|s| s.conversation.id == id)
+    }
+
+    fn message(&mut self, conversation: ConversationId, id: MessageId) -> Option<&mut Message> {
+        self.messages
+            .get_mut(&conversation)
+            .and_then(|messages| messages.iter_mut().find(|m| m.id == id))
+    }
+
+    fn emoji_rank(&self, key: &str) -> usize {
+        self.emojis
+            .iter()
+            .position(|e| e.key == key)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// My unread count, from the loaded messages and my watermark.
+    fn recount_unread(&mut self, conversation: ConversationId) {
+        let me = self.me;
+        let Some(messages) = self.messages.get(&conversation) else {
+            return;
+        };
+        let Some(summary) = self
+            .conversations
+            .iter_mut()
+            .find(|s| s.conversation.id == conversation)
+        else {
+            return;
+        };
+        let watermark = summary
+            .conversation
+            .members
+            .iter()
+            .find(|m| m.user.id == me)
+            .and_then(|m| m.last_seen_message_id)
+            .map_or(0, MessageId::get);
+        summary.unread_count = i64::try_from(
+            messages
+                .iter()
+                .filter(|m| m.id.get() > watermark && m.sender.id != me)
+                .count(),
+        )
+        .unwrap_or(i64::MAX);
+    }
+
+    #[allow(clippy::too_many_lines)] // one arm per event type reads best together
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::MessageCreated { message } => {
+                let conversation = message.conversation_id;
+                let messages = self.messages.entry(conversation).or_default();
+                if messages.iter().any(|m| m.id == message.id) {
+                    return;
+                }
+                let at = messages.partition_point(|m| m.id < message.id);
+                messages.insert(at, message.clone());
+                if let Some(summary) = self.summary(conversation) {
+                    if summary
+                        .last_message
+                        .as_ref()
+                        .is_none_or(|last| last.id < message.id)
+                    {
+                        summary.last_message = Some(MessagePreview {
+                            id: message.id,
+                            sender: message.sender.clone(),
+                            content: message.content.clone(),
+                            created_at: message.created_at,
+                        });
+                    }
+                    summary.last_activity_at = summary.last_activity_at.max(message.created_at);
+                }
+                self.recount_unread(conversation);
+                self.sort();
+            }
+            Event::ReactionAdded {
+                conversation_id,
+                message_id,
+                emoji,
+                unicode,
+                user,
+            } => {
+                let me = self.me;
+                let rank = self.emoji_rank(emoji);
+                let emojis = self.emojis.clone();
+                let Some(message) = self.message(*conversation_id, *message_id) else {
+                    return;
+                };
+                match message.reactions.iter_mut().find(|r| &r.emoji == emoji) {
+                    Some(summary) if summary.users.iter().any(|u| u.id == user.id) => {}
+                    Some(summary) => {
+                        summary.users.push(user.clone());
+                        summary.count += 1;
+                        summary.reacted_by_me |= user.id == me;
+                    }
+                    None => {
+                        let at = message.reactions.partition_point(|r| {
+                            emojis
+                                .iter()
+                                .position(|e| e.key == r.emoji)
+                                .unwrap_or(usize::MAX)
+                                < rank
+                        });
+                        message.reactions.insert(
+                            at,
+                            ReactionSummary {
+                                emoji: emoji.clone(),
+                                unicode: unicode.clone(),
+                                count: 1,
+                                reacted_by_me: user.id == me,
+                                users: vec![user.clone()],
+                            },
+                        );
+                    }
+                }
+            }
+            Event::ReactionRemoved {
+                conversation_id,
+                message_id,
+                emoji,
+                user,
+            } => {
+                let me = self.me;
+                let Some(message) = self.message(*conversation_id, *message_id) else {
+                    return;
+                };
+                if let Some(summary) = message.reactions.iter_mut().find(|r| &r.emoji == emoji)
+                    && let Some(at) = summary.users.iter().position(|u| u.id == user.id)
+                {
+                    summary.users.remove(at);
+                    summary.count -= 1;
+                    if user.id == me {
+                        summary.reacted_by_me = false;
+                    }
+                }
+                message.reactions.retain(|r| r.count > 0);
+            }
+            Event::SeenMoved {
+                conversation_id,
+                user,
+                up_to_message_id,
+                seen_at,
+            } => {
+                if let Some(summary) = self.summary(*conversation_id)
+                    && let Some(member) = summary
+                        .conversation
+                        .members
+                        .iter_mut()
+                        .find(|m| m.user.id == user.id)
+                {
+                    member.last_seen_message_id =
+                        member.last_seen_message_id.max(Some(*up_to_message_id));
+                }
+                if let Some(messages) = self.messages.get_mut(conversation_id) {
+                    for message in messages
+                        .iter_mut()
+                        .filter(|m| m.id <= *up_to_message_id && m.sender.id != user.id)
+                    {
+                        if !message.seen_by.iter().any(|s| s.user.id == user.id) {
+                            message.seen_by.push(SeenEntry {
+                                user: user.clone(),
+                                first_seen_at: *seen_at,
+                            });
+                            message
+                                .seen_by
+                                .sort_by_key(|s| (s.first_seen_at, s.user.id));
+                        }
+                    }
+                }
+                self.recount_unread(*conversation_id);
+            }
+            Event::MemberAdded {
+                conversation_id,
+                member,
+            } => {
+                if let Some(summary) = self.summary(*conversation_id) {
+                    let members = &mut summary.conversation.members;
+                    if !members.iter().any(|m| m.user.id == member.user.id) {
+                        let at = members.partition_point(|m| m.user.id < member.user.id);
+                        members.insert(at, member.clone());
+                    }
+                }
+            }
+            Event::MemberRemoved {
+                conversation_id,
+                user_id,
+            } => {
+                if *user_id == self.me {
+                    self.conversations
+                        .retain(|s| s.conversation.id != *conversation_id);
+                    self.messages.remove(conversation_id);
+                    return;
+                }
+                if let Some(summary) = self.summary(*conversation_id) {
+                    summary
+                        .conversation
+                        .members
+                        .retain(|m| m.user.id != *user_id);
+                }
+                // Receipts are shown for current members only.
+                if let Some(messages) = self.messages.get_mut(conversation_id) {
+                    for message in messages {
+                        message.seen_by.retain(|s| s.user.id != *user_id);
+                    }
+                }
+            }
+            Event::ConversationRenamed {
+                conversation_id,
+                title,
+            } => {
+                if let Some(summary) = self.summary(*conversation_id) {
+                    summary.conversation.title.clone_from(title);
+                }
+            }
+            Event::ConversationClosed {
+                conversation_id,
+                closed_at,
+            } => {
+                if let Some(summary) = self.summary(*conversation_id) {
+                    summary.conversation.closed_at = Some(*closed_at);
+                }
+            }
+            Event::OwnershipTransferred {
+                conversation_id,
+                to,
+                ..
+            } => {
+                if let Some(summary) = self.summary(*conversation_id) {
+                    summary.conversation.owner_id = *to;
+                    for member in &mut summary.conversation.members {
+                        member.owner = member.user.id == *to;
+                    }
+                }
+            }
+            Event::AddedToConversation { conversation } => {
+                let id = conversation.conversation.id;
+                match self.summary(id) {
+                    Some(known) => known.conversation = conversation.conversation.clone(),
+                    None => self.conversations.push((**conversation).clone()),
+                }
+                self.sort();
+            }
+            Event::Resync => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::api::{Conversation, Member, User};
+
+    fn user(id: i64) -> User {
+        User {
+            id: UserId(id),
+            nickname: format!("user{id}"),
+        }
+    }
+
+    fn state() -> ClientState {
+        let at = Utc.timestamp_opt(1_700_000_000, 0).single().expect("time");
+        let conversation = Conversation {
+            id: ConversationId(1),
+            title: "t".into(),
+            owner_id: UserId(1),
+            members: vec![
+                Member {
+                    user: user(1),
+                    owner: true,
+                    last_seen_message_id: None,
+                },
+                Member {
+                    user: user(2),
+                    owner: false,
+                    last_seen_message_id: None,
+                },
+            ],
+            created_at: at,
+            closed_at: None,
+        };
+        ClientState::new(
+            UserId(2),
+            vec![Emoji {
+                key: "heart".into(),
+                unicode: "❤️".into(),
+            }],
+            vec![ConversationSummary {
+                conversation,
+                last_message: None,
+                unread_count: 0,
+                last_activity_at: at,
+            }],
+        )
+    }
+
+    fn message(id: i64, sender: i64) -> Message {
+        Message {
+            id: MessageId(id),
+            conversation_id: ConversationId(1),
+            sender: user(sender),
+            content: format!("m{id}"),
+            client_id: None,
+            created_at: Utc
+                .timestamp_opt(1_700_000_000 + id, 0)
+                .single()
+                .expect("time"),
+            reactions: Vec::new(),
+            seen_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_event_applies_once_however_often_it_arrives() {
+        let events = [
+            Event::MessageCreated {
+                message: message(5, 1),
+            },
+            Event::ReactionAdded {
+                conversation_id: ConversationId(1),
+                message_id: MessageId(5),
+                emoji: "heart".into(),
+                unicode: "❤️".into(),
+                user: user(2),
+            },
+            Event::SeenMoved {
+                conversation_id: ConversationId(1),
+                user: user(2),
+                up_to_message_id: MessageId(5),
+                seen_at: Utc.timestamp_opt(1_700_000_100, 0).single().expect("time"),
+            },
+        ];
+        let mut once = state();
+        let mut twice = state();
+        for event in &events {
+            once.apply(event);
+            twice.apply(event);
+            twice.apply(event);
+        }
+        assert_eq!(once, twice);
+        let messages = &once.messages[&ConversationId(1)];
+        assert_eq!(messages[0].reactions[0].count, 1);
+        assert!(messages[0].reactions[0].reacted_by_me);
+        assert_eq!(messages[0].seen_by.len(), 1);
+        assert_eq!(once.conversations[0].unread_count, 0, "seen by me");
+    }
+
+    #[test]
+    fn messages_from_others_are_unread_until_seen() {
+        let mut state = state();
+        state.apply(&Event::MessageCreated {
+            message: message(7, 1),
+        });
+        state.apply(&Event::MessageCreated {
+            message: message(8, 2),
+        });
+        assert_eq!(
+            state.conversations[0].unread_count, 1,
+            "my own message is not unread"
+        );
+        assert_eq!(
+            state.conversations[0].last_message.as_ref().map(|m| m.id),
+            Some(MessageId(8))
+        );
+        state.apply(&Event::MemberRemoved {
+            conversation_id: ConversationId(1),
+            user_id: UserId(2),
+        });
+        assert!(
+            state.conversations.is_empty(),
+            "removed: the conversation leaves my list"
+        );
+        assert!(state.messages.is_empty());
+    }
+}
