@@ -151,7 +151,11 @@ impl TestApp {
 
     /// Another `natter` node on this app's database.
     pub async fn spawn_node(&self) -> Self {
-        Self::spawn_on(self.db.clone(), SpawnOptions::default()).await
+        self.spawn_node_with(SpawnOptions::default()).await
+    }
+
+    pub async fn spawn_node_with(&self, options: SpawnOptions) -> Self {
+        Self::spawn_on(self.db.clone(), options).await
     }
 
     async fn spawn_on(db: Arc<TestDb>, options: SpawnOptions) -> Self {

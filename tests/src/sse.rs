@@ -33,23 +33,39 @@ pub struct SseStream {
 impl SseStream {
     /// Opens `GET /api/events` as `token`, resuming after `last_event_id` if given.
     pub async fn open(app: &TestApp, token: &str, last_event_id: Option<i64>) -> Self {
+        Self::try_open(&app.url(""), token, last_event_id)
+            .await
+            .expect("open the event stream")
+    }
+
+    /// Opens the stream of the node at `base` (`http://host:port`), or says why not.
+    pub async fn try_open(
+        base: &str,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::new();
-        let mut request = client.get(app.url("/api/events")).bearer_auth(token);
+        let mut request = client.get(format!("{base}/api/events")).bearer_auth(token);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }
-        let response = request.send().await.expect("open the event stream");
-        assert_eq!(response.status(), reqwest::StatusCode::OK);
-        assert!(
+        let response = request.send().await?;
+        anyhow::ensure!(
+            response.status() == reqwest::StatusCode::OK,
+            "status {}",
+            response.status()
+        );
+        anyhow::ensure!(
             response.headers()["content-type"]
                 .to_str()
-                .is_ok_and(|t| t.starts_with("text/event-stream"))
+                .is_ok_and(|t| t.starts_with("text/event-stream")),
+            "not an event stream"
         );
-        Self {
+        Ok(Self {
             response,
             buffer: String::new(),
             ended: false,
-        }
+        })
     }
 
     /// The next event, or `None` if none arrives within `wait` or the stream ended.
@@ -85,6 +101,11 @@ impl SseStream {
             }
         }
         events
+    }
+
+    /// Whether the server has closed the stream.
+    pub fn ended(&self) -> bool {
+        self.ended && !self.buffer.contains("\n\n")
     }
 
     /// Whether the server closed the stream within `wait`.
