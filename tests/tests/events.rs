@@ -298,3 +298,26 @@ async fn logging_out_ends_the_stream() {
         .expect("request");
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_cursor_older_than_retention_gets_resync() {
+    let app = TestApp::spawn_with(natter_tests::SpawnOptions {
+        extra_env: vec![("NATTER_EVENT_RETENTION".into(), "1s".into())],
+        ..natter_tests::SpawnOptions::default()
+    })
+    .await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let c = app.conversation(&alice, "Old", &[&bob]).await;
+    app.send(c, &alice, "old news").await;
+    app.send(c, &alice, "newest").await;
+    // Past retention, and past a pruning round (a tenth of it, at least a second).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let mut resumed = SseStream::open(&app, &bob.token, Some(1)).await;
+    let event = resumed.next(WAIT).await.expect("an event");
+    assert_eq!(event.event, "resync");
+    // A cursor at the head still resumes normally.
+    let head = event.position();
+    let mut current = SseStream::open(&app, &bob.token, Some(head)).await;
+    app.send(c, &alice, "fresh").await;
+    assert_eq!(contents(&messages(&mut current, 1).await), ["fresh"]);
+}

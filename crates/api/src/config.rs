@@ -44,6 +44,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<Secret>,
 
+    /// How long the event log keeps events for streams to resume from; a stream whose
+    /// cursor is older gets a `resync` event and reloads.
+    #[arg(long, env = "NATTER_EVENT_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub event_retention: Duration,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "NATTER_WORKERS")]
     pub workers: Option<usize>,
@@ -131,7 +136,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// `250ms`, `3s` or `2m`.
+/// `250ms`, `3s`, `2m`, `12h` or `7d`.
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (number, unit) = raw
@@ -139,12 +144,16 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
         .map_or((raw, "s"), |at| raw.split_at(at));
     let value: u64 = number
         .parse()
-        .map_err(|_| format!("`{raw}` is not a duration such as 500ms, 3s or 1m"))?;
+        .map_err(|_| format!("`{raw}` is not a duration such as 500ms, 3s, 1m, 12h or 7d"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(value)),
         "s" => Ok(Duration::from_secs(value)),
         "m" => Ok(Duration::from_mins(value)),
-        _ => Err(format!("`{raw}` is not a duration such as 500ms, 3s or 1m")),
+        "h" => Ok(Duration::from_hours(value)),
+        "d" => Ok(Duration::from_hours(value * 24)),
+        _ => Err(format!(
+            "`{raw}` is not a duration such as 500ms, 3s, 1m, 12h or 7d"
+        )),
     }
 }
 
@@ -173,7 +182,8 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_mins(1)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_hours(168)));
+        assert!(parse_duration("5y").is_err());
     }
 
     #[test]

@@ -57,7 +57,11 @@ impl Application {
         ));
 
         let hub = Arc::new(Hub::default());
-        live::start(config.database_url.clone(), hub.clone());
+        live::start(
+            config.database_url.clone(),
+            config.event_retention,
+            hub.clone(),
+        );
         let hub = web::Data::new(hub);
 
         let listener = TcpListener::bind(config.listen)

@@ -119,3 +119,26 @@ pub fn head(conn: &mut PgConnection) -> QueryResult<i64> {
         .get_result::<Option<i64>>(conn)
         .map(Option::unwrap_or_default)
 }
+
+/// Deletes stamped events older than `retention`, always keeping the newest one so
+/// that positions keep counting from it; returns how many.
+pub fn prune(conn: &mut PgConnection, retention: std::time::Duration) -> QueryResult<usize> {
+    let newest = head(conn)?;
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let cutoff = crate::db::users::now()
+        .checked_sub_signed(retention)
+        .unwrap_or(chrono::NaiveDateTime::MIN);
+    diesel::delete(
+        chat_events::table
+            .filter(chat_events::position.lt(newest))
+            .filter(chat_events::created_at.lt(cutoff)),
+    )
+    .execute(conn)
+}
+
+/// The oldest position still in the log, if any.
+pub fn oldest(conn: &mut PgConnection) -> QueryResult<Option<i64>> {
+    chat_events::table
+        .select(diesel::dsl::min(chat_events::position))
+        .get_result(conn)
+}

@@ -178,12 +178,12 @@ impl Hub {
 }
 
 /// Starts this node's stamper and listener thread.
-pub fn start(url: DatabaseUrl, hub: Arc<Hub>) {
+pub fn start(url: DatabaseUrl, retention: Duration, hub: Arc<Hub>) {
     let spawned = std::thread::Builder::new()
         .name("natter-events".into())
         .spawn(move || {
             loop {
-                if let Err(error) = listen(&url, &hub) {
+                if let Err(error) = listen(&url, retention, &hub) {
                     tracing::warn!(%error, "event listener lost its database connection; reconnecting");
                 }
                 std::thread::sleep(Duration::from_millis(500));
@@ -203,7 +203,7 @@ const TICK: Duration = Duration::from_millis(200);
 /// While events wait for an older transaction, try again this soon.
 const RETRY: Duration = Duration::from_millis(10);
 
-fn listen(url: &DatabaseUrl, hub: &Hub) -> anyhow::Result<()> {
+fn listen(url: &DatabaseUrl, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
     let mut conn = PgConnection::establish(url.expose())?;
     diesel::sql_query("LISTEN natter_events").execute(&mut conn)?;
     diesel::sql_query("LISTEN natter_revoked").execute(&mut conn)?;
@@ -214,6 +214,9 @@ fn listen(url: &DatabaseUrl, hub: &Hub) -> anyhow::Result<()> {
     }
     let mut next_stamp = Instant::now();
     let mut next_read = Instant::now();
+    // Pruning is idempotent, so every node may do it; a tenth of the retention apart.
+    let prune_every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut next_prune = Instant::now();
     loop {
         for notification in conn.notifications_iter() {
             let notification = notification?;
@@ -252,6 +255,13 @@ fn listen(url: &DatabaseUrl, hub: &Hub) -> anyhow::Result<()> {
                 hub.dispatch(batch);
             }
             next_read = now + TICK;
+        }
+        if now >= next_prune {
+            let pruned = events::prune(&mut conn, retention)?;
+            if pruned > 0 {
+                tracing::info!(pruned, "pruned events past retention");
+            }
+            next_prune = now + prune_every;
         }
         std::thread::sleep(POLL);
     }

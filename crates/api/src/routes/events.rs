@@ -50,10 +50,17 @@ pub async fn event_stream(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse().ok());
     let me = user.id;
-    let (mine, head) = db::run(&pool, move |conn| {
-        Ok((conversations::ids_of(conn, me)?, events::head(conn)?))
+    let (mine, head, oldest) = db::run(&pool, move |conn| {
+        Ok((
+            conversations::ids_of(conn, me)?,
+            events::head(conn)?,
+            events::oldest(conn)?,
+        ))
     })
     .await?;
+    // Positions are gapless: a cursor before the oldest kept event missed pruned ones.
+    let resumable =
+        move |cursor: i64| cursor >= 0 && cursor <= head && oldest.is_none_or(|o| cursor >= o - 1);
     let visibility = Visibility::new(me.get(), mine);
     // Subscribe before replaying, so nothing committed meanwhile falls in between.
     let (subscription, live) = hub.subscribe(user.session_id.get(), visibility.clone());
@@ -62,7 +69,7 @@ pub async fn event_stream(
     actix_web::rt::spawn(async move {
         let _subscription = subscription;
         let start = match resume_from {
-            Some(cursor) if cursor <= head && cursor >= 0 => cursor,
+            Some(cursor) if resumable(cursor) => cursor,
             Some(_) => {
                 let resync = sse::Data::new("{\"type\":\"resync\"}")
                     .event("resync")
