@@ -215,7 +215,7 @@ fn listen(url: &DatabaseUrl, retention: Duration, hub: &Hub) -> anyhow::Result<(
     let mut next_stamp = Instant::now();
     let mut next_read = Instant::now();
     // Pruning is idempotent, so every node may do it; a tenth of the retention apart.
-    let prune_every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let prune_every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_mins(10));
     let mut next_prune = Instant::now();
     loop {
         for notification in conn.notifications_iter() {
