@@ -158,6 +158,11 @@ impl TestApp {
         Self::spawn_on(self.db.clone(), options).await
     }
 
+    /// A node on a database shared with others (e.g. several started at once).
+    pub async fn spawn_on_shared(db: Arc<TestDb>) -> Self {
+        Self::spawn_on(db, SpawnOptions::default()).await
+    }
+
     async fn spawn_on(db: Arc<TestDb>, options: SpawnOptions) -> Self {
         let url = match options.database_port {
             Some(port) => with_port(db.url(), port),

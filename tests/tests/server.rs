@@ -186,3 +186,21 @@ async fn a_missing_database_is_named_in_the_error() {
     assert!(output.contains("DATABASE_URL"), "{output}");
     assert!(output.contains("does not exist"), "{output}");
 }
+
+#[tokio::test]
+async fn nodes_started_together_on_a_fresh_database_all_come_up() {
+    let db = std::sync::Arc::new(natter_tests::TestDb::empty());
+    let first = TestApp::spawn_on_shared(db.clone());
+    let second = TestApp::spawn_on_shared(db.clone());
+    let third = TestApp::spawn_on_shared(db);
+    let (first, second, third) = tokio::join!(first, second, third);
+    for app in [&first, &second, &third] {
+        let health = app
+            .client
+            .get(app.url("/api/health"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+}

@@ -23,6 +23,9 @@ pub mod users;
 
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 
+/// The advisory lock held while migrating ("natmig").
+const MIGRATION_LOCK: i64 = 0x6e61_746d_6967;
+
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
 /// Connects once (so that an unreachable database is reported with its real cause),
@@ -35,9 +38,15 @@ pub fn connect_and_migrate(
     let mut conn = PgConnection::establish(url.expose()).with_context(|| {
         format!("cannot connect to PostgreSQL at DATABASE_URL={url}; set DATABASE_URL to a reachable database")
     })?;
+    // Nodes started together on a fresh database would race to create the same
+    // tables: one migrates while the others wait, then find nothing left to do.
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn)?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|error| anyhow::anyhow!("running database migrations failed: {error}"))?;
+        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .map_err(|error| anyhow::anyhow!("running database migrations failed: {error}"));
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut conn)?;
+    let applied = applied?;
     for migration in &applied {
         tracing::info!(%migration, "applied migration");
     }
