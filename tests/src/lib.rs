@@ -192,6 +192,14 @@ impl TestApp {
         self.logs.lock().expect("log lock").clone()
     }
 
+    /// Log lines of requests that failed inside natter (a 500): there should be none.
+    pub fn internal_errors(&self) -> Vec<String> {
+        self.logs()
+            .into_iter()
+            .filter(|line| line.contains("request failed"))
+            .collect()
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }

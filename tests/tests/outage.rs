@@ -64,11 +64,7 @@ async fn a_database_outage_is_503_and_heals_without_a_restart() {
     }
     assert_eq!(app.get("/me", &alice).await.status, StatusCode::OK);
     assert_eq!(app.pid(), pid, "the same process recovered");
-    let internal: Vec<String> = app
-        .logs()
-        .into_iter()
-        .filter(|l| l.contains("request failed"))
-        .collect();
+    let internal = app.internal_errors();
     assert!(
         internal.is_empty(),
         "an outage is not an internal error: {internal:#?}"
