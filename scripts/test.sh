@@ -9,6 +9,8 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 scripts/setup.sh
 scripts/build-web.sh
 cargo fmt --all -- --check
+# crates/web is outside the workspace, so `cargo fmt --all` does not reach it.
+rustfmt --edition 2024 --check crates/web/src/main.rs
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The black-box tests start the real binary, so build it first.
 cargo build --locked -p natter-api --bin natter

@@ -8,6 +8,9 @@ use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::process::{Child, Command};
 
+const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(50);
+
 /// A headless Chromium with a fresh profile. Call [`Browser::close`] at the end.
 pub struct Browser {
     pub client: Client,
@@ -71,10 +74,88 @@ impl Browser {
     pub async fn wait_for(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
         self.client
             .wait()
-            .at_most(Duration::from_secs(20))
+            .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
             .with_context(|| format!("no element matching `{css}` appeared"))
+    }
+
+    /// Waits up to 20 s until `css` matches no element.
+    pub async fn wait_gone(&self, css: &str) -> anyhow::Result<()> {
+        self.wait_until(&format!("no `{css}`"), || async {
+            Ok(self.client.find_all(Locator::Css(css)).await?.is_empty())
+        })
+        .await
+    }
+
+    /// Waits up to 20 s for an element matching `css` whose text contains `text`.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        text: &str,
+    ) -> anyhow::Result<fantoccini::elements::Element> {
+        let started = Instant::now();
+        loop {
+            for element in self.client.find_all(Locator::Css(css)).await? {
+                if element.text().await.is_ok_and(|t| t.contains(text)) {
+                    return Ok(element);
+                }
+            }
+            if started.elapsed() > WAIT {
+                let seen = self.texts(css).await.unwrap_or_default();
+                bail!("no `{css}` with text {text:?} appeared; there are {seen:?}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The texts of every element matching `css`, in document order.
+    pub async fn texts(&self, css: &str) -> anyhow::Result<Vec<String>> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await? {
+            texts.push(element.text().await?);
+        }
+        Ok(texts)
+    }
+
+    /// Polls `check` until it says yes, for up to 20 s.
+    pub async fn wait_until<F, Fut>(&self, what: &str, mut check: F) -> anyhow::Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<bool>>,
+    {
+        let started = Instant::now();
+        while !check().await? {
+            if started.elapsed() > WAIT {
+                bail!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.wait_for(css).await?.click().await?;
+        Ok(())
+    }
+
+    /// Replaces the value of the input matching `css` with `text`, as typed.
+    pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let input = self.wait_for(css).await?;
+        input.clear().await?;
+        input.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Saves a PNG of the window as `target/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<()> {
+        let dir = crate::repo_root().join("target/screenshots");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join(format!("{name}.png")),
+            self.client.screenshot().await?,
+        )?;
+        Ok(())
     }
 
     /// Ends the browser session (Chromium exits with it).

@@ -38,14 +38,34 @@ impl SseStream {
             .expect("open the event stream")
     }
 
+    /// Opens the stream as a browser does after its `EventSource` gave up: the
+    /// cursor in the query string, since it cannot send headers.
+    pub async fn open_by_query(app: &TestApp, token: &str, last_event_id: i64) -> Self {
+        Self::try_open_url(
+            &app.url(&format!("/api/events?last_event_id={last_event_id}")),
+            token,
+            None,
+        )
+        .await
+        .expect("open the event stream")
+    }
+
     /// Opens the stream of the node at `base` (`http://host:port`), or says why not.
     pub async fn try_open(
         base: &str,
         token: &str,
         last_event_id: Option<i64>,
     ) -> anyhow::Result<Self> {
+        Self::try_open_url(&format!("{base}/api/events"), token, last_event_id).await
+    }
+
+    async fn try_open_url(
+        url: &str,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::new();
-        let mut request = client.get(format!("{base}/api/events")).bearer_auth(token);
+        let mut request = client.get(url).bearer_auth(token);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }

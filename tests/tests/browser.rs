@@ -1,21 +1,68 @@
-//! Headless Chromium loads the real built client from the real server: the Leptos
-//! shell renders and shows the server's state, so the WebAssembly really ran.
+//! The real built client in headless Chromium against the real server: two people in
+//! two separate browsers, everything live, nothing injected.
+#![allow(clippy::too_many_lines)] // each test is one story a person would live through
 
+use std::time::Duration;
+
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use natter_tests::browser::Browser;
 use natter_tests::{SpawnOptions, TestApp, repo_root};
 
-#[tokio::test]
-async fn the_shell_renders_with_the_server_state() -> anyhow::Result<()> {
+const PASSWORD: &str = "correct horse battery";
+
+async fn spawn() -> TestApp {
     let dist = repo_root().join("dist");
     assert!(
         dist.join("index.html").is_file(),
         "the web client is not built: run scripts/build-web.sh (scripts/test.sh does)"
     );
-    let app = TestApp::spawn_with(SpawnOptions {
+    TestApp::spawn_with(SpawnOptions {
         web_dir: Some(dist),
         ..SpawnOptions::default()
     })
-    .await;
+    .await
+}
+
+/// Registers `nickname` through the sign-in page and waits for the live messenger.
+async fn register(browser: &Browser, app: &TestApp, nickname: &str) -> anyhow::Result<()> {
+    browser.client.goto(&app.url("/")).await?;
+    browser.click(r#"[data-testid="show-register"]"#).await?;
+    browser.fill("#nickname", nickname).await?;
+    browser.fill("#password", PASSWORD).await?;
+    browser.click(r#"[data-testid="auth-submit"]"#).await?;
+    browser
+        .wait_for_text(r#"[data-testid="whoami"]"#, nickname)
+        .await?;
+    browser
+        .wait_for(r#"[data-testid="connection"][data-state="live"]"#)
+        .await?;
+    Ok(())
+}
+
+/// Waits for the message in the open conversation whose text is `text`.
+async fn message(browser: &Browser, text: &str) -> anyhow::Result<Element> {
+    let xpath =
+        format!(r#"//li[@data-testid="message"][.//p[@data-testid="body"][text()="{text}"]]"#);
+    Ok(browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(&xpath))
+        .await?)
+}
+
+async fn send(browser: &Browser, text: &str) -> anyhow::Result<()> {
+    let composer = browser.wait_for(r#"[data-testid="composer"]"#).await?;
+    composer.send_keys(text).await?;
+    composer.send_keys(&Key::Enter.to_string()).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sign_in_page_renders_with_the_server_state() -> anyhow::Result<()> {
+    let app = spawn().await;
     let browser = Browser::start().await?;
 
     browser.client.goto(&app.url("/")).await?;
@@ -27,25 +74,229 @@ async fn the_shell_renders_with_the_server_state() -> anyhow::Result<()> {
     assert_eq!(heading.text().await?, "Welcome to Natter");
     assert_eq!(browser.client.title().await?, "Natter");
 
-    // A deep link is answered with the app, whose router shows its own not-found page.
-    browser.client.goto(&app.url("/no/such/page")).await?;
+    // The same validation as the server, before anything is sent.
+    browser.click(r#"[data-testid="show-register"]"#).await?;
+    browser.fill("#nickname", "ann").await?;
+    browser.fill("#password", "short").await?;
+    browser.click(r#"[data-testid="auth-submit"]"#).await?;
     browser
-        .wait_for(r#"[data-testid="server-status"][data-state="ok"]"#)
+        .wait_for_text(r#"[data-testid="password-error"]"#, "at least 8 characters")
         .await?;
-    let heading = browser.wait_for("main h1").await?;
-    assert_eq!(heading.text().await?, "Page not found");
+    // The server's own refusals show beside the field they concern.
+    app.register("taken").await;
+    browser.fill("#nickname", "TAKEN").await?;
+    browser.fill("#password", PASSWORD).await?;
+    browser.click(r#"[data-testid="auth-submit"]"#).await?;
+    browser
+        .wait_for_text(r#"[data-testid="nickname-error"]"#, "taken")
+        .await?;
+    browser.screenshot("sign-in").await?;
 
-    let screenshots = repo_root().join("target/screenshots");
-    std::fs::create_dir_all(&screenshots)?;
+    // A wrong password is one plain message for the form.
+    browser.click(r#"[role="tab"]:first-child"#).await?;
+    browser.fill("#nickname", "taken").await?;
+    browser.fill("#password", "wrong password").await?;
+    browser.click(r#"[data-testid="auth-submit"]"#).await?;
+    let error = browser
+        .wait_for_text(r#"[data-testid="form-error"]"#, "")
+        .await?;
+    browser
+        .wait_until("a login error", || async {
+            Ok(!error.text().await?.is_empty())
+        })
+        .await?;
+
+    browser.close().await?;
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_people_talk_live_in_two_browsers() -> anyhow::Result<()> {
+    let app = spawn().await;
+    let (a, b) = (Browser::start().await?, Browser::start().await?);
+    register(&a, &app, "alice").await?;
+    register(&b, &app, "bob").await?;
+    b.wait_for(r#"[data-testid="no-conversations"]"#).await?;
+
+    // Alice starts a conversation with Bob, found by nickname.
+    a.click(r#"[data-testid="new-conversation"]"#).await?;
+    a.fill(r#"[data-testid="new-title"]"#, "Launch plan")
+        .await?;
+    a.screenshot("new-conversation-empty").await?;
+    a.fill(r#"[data-testid="user-search"]"#, "bo").await?;
+    a.click(r#"[data-testid="search-result"][data-nickname="bob"]"#)
+        .await?;
+    a.wait_for_text(r#"[data-testid="chosen-members"]"#, "bob")
+        .await?;
+    a.click(r#"[data-testid="create-conversation"]"#).await?;
+    a.wait_for_text(r#"[data-testid="open-title"]"#, "Launch plan")
+        .await?;
+
+    // It appears in Bob's list without a reload; he opens it.
+    b.wait_for_text(r#"[data-testid="conversation-title"]"#, "Launch plan")
+        .await?;
+    b.click(r#"[data-testid="conversation-item"]"#).await?;
+    b.wait_for_text(r#"[data-testid="open-title"]"#, "Launch plan")
+        .await?;
+
+    // Alice sends; Bob sees it appear live.
+    send(&a, "Hello Bob, ready for Friday?").await?;
+    message(&a, "Hello Bob, ready for Friday?").await?;
+    let received = message(&b, "Hello Bob, ready for Friday?").await?;
+    assert_eq!(
+        received
+            .find(Locator::Css(r#"[data-testid="sender"]"#))
+            .await?
+            .text()
+            .await?,
+        "alice"
+    );
+
+    // Bob has it on screen, so it is marked seen: Alice sees "Seen by bob".
+    a.wait_for_text(r#"[data-testid="seen-by"]"#, "Seen by bob")
+        .await?;
+
+    // Bob reacts; Alice sees the reaction live, with who reacted.
+    received
+        .find(Locator::Css(r#"[data-testid="add-reaction"]"#))
+        .await?
+        .click()
+        .await?;
+    b.click(r#"[data-testid="emoji-picker"] [data-emoji="thumbs_up"]"#)
+        .await?;
+    let chip = a
+        .wait_for(r#"[data-testid="reaction"][data-emoji="thumbs_up"]"#)
+        .await?;
+    assert_eq!(
+        chip.find(Locator::Css(r#"[data-testid="reaction-count"]"#))
+            .await?
+            .text()
+            .await?,
+        "1"
+    );
+    assert!(chip.attr("title").await?.is_some_and(|t| t.contains("bob")));
+    b.wait_for(r#"[data-testid="reaction"][data-emoji="thumbs_up"][aria-pressed="true"]"#)
+        .await?;
+
+    // Markup is only ever text.
+    let hostile = "<img src=x onerror=alert(1)>";
+    send(&a, hostile).await?;
+    let shown = b
+        .wait_for_text(r#"[data-testid="body"]"#, "<img src=x")
+        .await?;
+    assert_eq!(shown.text().await?, hostile);
+    assert!(
+        b.client
+            .find_all(Locator::Css(".timeline img"))
+            .await?
+            .is_empty(),
+        "the message became an element"
+    );
+    assert!(b.client.get_alert_text().await.is_err(), "a script ran");
+    // Shift+Enter starts a new line; Enter sends.
+    let composer = b.wait_for(r#"[data-testid="composer"]"#).await?;
+    composer
+        .send_keys(&format!(
+            "Yes!{}{}{}See you there",
+            Key::Shift,
+            Key::Enter,
+            Key::Null
+        ))
+        .await?;
+    composer.send_keys(&Key::Enter.to_string()).await?;
+    let reply = a
+        .wait_for_text(r#"[data-testid="body"]"#, "See you there")
+        .await?;
+    assert_eq!(reply.text().await?, "Yes!\nSee you there");
+
+    a.screenshot("conversation").await?;
+    b.screenshot("conversation-bob").await?;
+    a.click(r#"[data-testid="toggle-members"]"#).await?;
+    a.wait_for(r#"[data-testid="members-panel"]"#).await?;
+    a.screenshot("members-panel").await?;
+
+    // A reload keeps everything: messages, the reaction, the receipt.
+    a.client.refresh().await?;
+    message(&a, "Hello Bob, ready for Friday?").await?;
+    a.wait_for(r#"[data-testid="reaction"][data-emoji="thumbs_up"]"#)
+        .await?;
+    message(&a, hostile).await?;
+    a.wait_for_text(r#"[data-testid="body"]"#, "See you there")
+        .await?;
+    let bodies = a.texts(r#"[data-testid="body"]"#).await?;
+    assert_eq!(
+        bodies,
+        [
+            "Hello Bob, ready for Friday?",
+            hostile,
+            "Yes!\nSee you there"
+        ],
+        "each message once, in order"
+    );
+
+    // Phone width: one column, the conversation with a way back.
+    a.client.set_window_size(390, 844).await?;
+    a.wait_for(r#"[data-testid="timeline"]"#).await?;
+    a.screenshot("phone-conversation").await?;
+    a.client.set_window_size(1280, 800).await?;
+
+    // Alice removes Bob: the conversation leaves Bob's list live.
+    a.click(r#"[data-testid="toggle-members"]"#).await?;
+    a.click(r#"[data-testid="member"][data-nickname="bob"] [data-testid="remove-member"]"#)
+        .await?;
+    b.wait_gone(r#"[data-testid="conversation-item"]"#).await?;
+    b.wait_for(r#"[data-testid="conversation-gone"]"#).await?;
+    a.wait_gone(r#"[data-testid="member"][data-nickname="bob"]"#)
+        .await?;
+
+    a.close().await?;
+    b.close().await?;
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ended_session_returns_to_the_login_page() -> anyhow::Result<()> {
+    let app = spawn().await;
+    let browser = Browser::start().await?;
+    register(&browser, &app, "carol").await?;
+
+    // A deep link to nowhere is the app's own not-found page.
+    browser.client.goto(&app.url("/no/such/page")).await?;
+    browser.wait_for_text("main h1", "Page not found").await?;
+
+    // The session is revoked elsewhere (say, "log out" in another tab). The cookie
+    // is scoped to /api, where WebDriver can read it.
+    browser.client.goto(&app.url("/api/health")).await?;
+    let token = browser
+        .client
+        .get_named_cookie("natter_session")
+        .await?
+        .value()
+        .to_owned();
     browser.client.goto(&app.url("/")).await?;
     browser
-        .wait_for(r#"[data-testid="server-status"][data-state="ok"]"#)
+        .wait_for(r#"[data-testid="connection"][data-state="live"]"#)
         .await?;
-    std::fs::write(
-        screenshots.join("shell.png"),
-        browser.client.screenshot().await?,
-    )?;
+    let answer = reqwest::Client::new()
+        .delete(app.url("/api/sessions/current"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(answer.status(), 204);
+    let notice = browser.wait_for(r#"[data-testid="auth-notice"]"#).await?;
+    assert!(notice.text().await?.contains("log in again"));
 
+    // Logging in again brings the messenger back.
+    browser.fill("#nickname", "carol").await?;
+    browser.fill("#password", PASSWORD).await?;
+    browser.click(r#"[data-testid="auth-submit"]"#).await?;
+    browser
+        .wait_for(r#"[data-testid="connection"][data-state="live"]"#)
+        .await?;
+    browser.click(r#"[data-testid="logout"]"#).await?;
+    browser.wait_for(r#"[data-testid="auth-submit"]"#).await?;
     browser.close().await?;
     Ok(())
 }

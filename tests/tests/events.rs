@@ -115,6 +115,24 @@ async fn events_arrive_live_and_resume_exactly() {
 }
 
 #[tokio::test]
+async fn a_browser_resumes_with_the_cursor_in_the_query() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let c = app.conversation(&alice, "Query", &[&bob]).await;
+    app.send(c, &alice, "seen").await;
+    let mut stream = SseStream::open(&app, &bob.token, Some(0)).await;
+    let before = stream.take(2, WAIT).await;
+    let cursor = before.last().expect("events").position();
+    drop(stream);
+
+    app.send(c, &alice, "missed").await;
+    let mut resumed = SseStream::open_by_query(&app, &bob.token, cursor).await;
+    let missed = resumed.take(1, WAIT).await;
+    assert_eq!(contents(&missed), ["missed"]);
+    assert!(resumed.next(QUIET).await.is_none(), "nothing twice");
+}
+
+#[tokio::test]
 async fn a_cursor_the_server_never_issued_gets_resync() {
     let app = TestApp::spawn().await;
     let bob = app.register("bob").await;

@@ -2,12 +2,36 @@
 //! by live events. Applying an event twice changes nothing, so a stream that
 //! replays a little more than needed is harmless. The browser uses this, and the
 //! tests check that REST + events equals a fresh REST load for every event type.
+//!
+//! Messages I send wait in [`ClientState::pending`] under their `client_id` until the
+//! server's copy arrives (by the send's answer or the stream, whichever is first),
+//! so a message is shown at once and never twice.
 
 use std::collections::BTreeMap;
 
-use crate::api::{ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry};
+use crate::api::{
+    ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry, Watermark,
+};
 use crate::event::Event;
 use crate::ids::{ConversationId, MessageId, UserId};
+use crate::values::ClientId;
+
+/// A message I sent that the server has not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMessage {
+    pub client_id: ClientId,
+    pub conversation_id: ConversationId,
+    pub content: String,
+    pub status: PendingStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingStatus {
+    /// On its way, possibly being retried with the same `client_id`.
+    Sending,
+    /// Given up on; the reason is shown with a retry button.
+    Failed(String),
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientState {
@@ -18,6 +42,8 @@ pub struct ClientState {
     pub conversations: Vec<ConversationSummary>,
     /// Loaded messages per conversation, oldest first.
     pub messages: BTreeMap<ConversationId, Vec<Message>>,
+    /// My messages not yet confirmed by the server, in the order I sent them.
+    pub pending: Vec<PendingMessage>,
 }
 
 impl ClientState {
@@ -27,9 +53,93 @@ impl ClientState {
             emojis,
             conversations,
             messages: BTreeMap::new(),
+            pending: Vec::new(),
         };
         state.sort();
         state
+    }
+
+    pub fn conversation(&self, id: ConversationId) -> Option<&ConversationSummary> {
+        self.conversations.iter().find(|s| s.conversation.id == id)
+    }
+
+    /// My read watermark in a conversation.
+    pub fn my_watermark(&self, id: ConversationId) -> Option<MessageId> {
+        self.conversation(id)?
+            .conversation
+            .members
+            .iter()
+            .find(|m| m.user.id == self.me)?
+            .last_seen_message_id
+    }
+
+    /// Merges a page of history into the loaded messages, keeping them sorted and
+    /// unique; a page that overlaps live messages adds only what was missing.
+    pub fn merge_page(&mut self, conversation: ConversationId, page: Vec<Message>) {
+        let messages = self.messages.entry(conversation).or_default();
+        for message in page {
+            match messages.binary_search_by_key(&message.id, |m| m.id) {
+                Ok(_) => {}
+                Err(at) => messages.insert(at, message),
+            }
+        }
+    }
+
+    /// The server moved my watermark (my answer to marking messages seen); the
+    /// `seen_moved` event that follows adds the receipts.
+    pub fn set_my_watermark(&mut self, conversation: ConversationId, watermark: Watermark) {
+        let me = self.me;
+        if let Some(summary) = self.summary(conversation) {
+            if let Some(member) = summary
+                .conversation
+                .members
+                .iter_mut()
+                .find(|m| m.user.id == me)
+            {
+                member.last_seen_message_id = member
+                    .last_seen_message_id
+                    .max(watermark.last_seen_message_id);
+            }
+            summary.unread_count = watermark.unread_count;
+        }
+    }
+
+    /// Shows a message as pending until the server confirms it.
+    pub fn queue(&mut self, conversation: ConversationId, client_id: ClientId, content: String) {
+        self.pending.push(PendingMessage {
+            client_id,
+            conversation_id: conversation,
+            content,
+            status: PendingStatus::Sending,
+        });
+    }
+
+    /// The server stored the message: it replaces its pending copy.
+    pub fn confirm(&mut self, message: &Message) {
+        self.apply(&Event::MessageCreated {
+            message: message.clone(),
+        });
+    }
+
+    /// Marks a pending message failed (`Some(reason)`) or sending again (`None`).
+    pub fn set_pending_status(&mut self, client_id: ClientId, status: PendingStatus) {
+        if let Some(pending) = self.pending.iter_mut().find(|p| p.client_id == client_id) {
+            pending.status = status;
+        }
+    }
+
+    /// Drops a failed message the person no longer wants to send.
+    pub fn discard(&mut self, client_id: ClientId) {
+        self.pending.retain(|p| p.client_id != client_id);
+    }
+
+    pub fn pending_in(
+        &self,
+        conversation: ConversationId,
+    ) -> impl Iterator<Item = &PendingMessage> + '_ {
+        self.pending
+            .iter()
+            .filter(move |p| p.conversation_id == conversation)
     }
 
     fn sort(&mut self) {
@@ -59,12 +169,13 @@ impl ClientState {
             .unwrap_or(usize::MAX)
     }
 
-    /// My unread count, from the loaded messages and my watermark.
+    /// My unread count after my watermark moved. The loaded messages decide it when
+    /// they reach back to the watermark (loaded messages run unbroken to the newest);
+    /// otherwise the old count stays as an upper bound until the next REST load.
     fn recount_unread(&mut self, conversation: ConversationId) {
         let me = self.me;
-        let Some(messages) = self.messages.get(&conversation) else {
-            return;
-        };
+        let watermark = self.my_watermark(conversation).map_or(0, MessageId::get);
+        let loaded = self.messages.get(&conversation);
         let Some(summary) = self
             .conversations
             .iter_mut()
@@ -72,20 +183,30 @@ impl ClientState {
         else {
             return;
         };
-        let watermark = summary
-            .conversation
-            .members
-            .iter()
-            .find(|m| m.user.id == me)
-            .and_then(|m| m.last_seen_message_id)
-            .map_or(0, MessageId::get);
-        summary.unread_count = i64::try_from(
+        if summary
+            .last_message
+            .as_ref()
+            .is_none_or(|last| last.id.get() <= watermark)
+        {
+            summary.unread_count = 0;
+            return;
+        }
+        let Some(messages) = loaded else {
+            return;
+        };
+        let above = i64::try_from(
             messages
                 .iter()
                 .filter(|m| m.id.get() > watermark && m.sender.id != me)
                 .count(),
         )
         .unwrap_or(i64::MAX);
+        let covers = messages.first().is_some_and(|m| m.id.get() <= watermark);
+        summary.unread_count = if covers {
+            above
+        } else {
+            summary.unread_count.max(above)
+        };
     }
 
     #[allow(clippy::too_many_lines)] // one arm per event type reads best together
@@ -93,28 +214,36 @@ impl ClientState {
         match event {
             Event::MessageCreated { message } => {
                 let conversation = message.conversation_id;
-                let messages = self.messages.entry(conversation).or_default();
-                if messages.iter().any(|m| m.id == message.id) {
-                    return;
+                if let Some(client_id) = message.client_id
+                    && message.sender.id == self.me
+                {
+                    self.pending.retain(|p| p.client_id != client_id);
                 }
-                let at = messages.partition_point(|m| m.id < message.id);
+                let messages = self.messages.entry(conversation).or_default();
+                let Err(at) = messages.binary_search_by_key(&message.id, |m| m.id) else {
+                    return;
+                };
                 messages.insert(at, message.clone());
+                let me = self.me;
+                let watermark = self.my_watermark(conversation);
                 if let Some(summary) = self.summary(conversation) {
-                    if summary
+                    let newest = summary
                         .last_message
                         .as_ref()
-                        .is_none_or(|last| last.id < message.id)
-                    {
+                        .is_none_or(|last| last.id < message.id);
+                    if newest {
                         summary.last_message = Some(MessagePreview {
                             id: message.id,
                             sender: message.sender.clone(),
                             content: message.content.clone(),
                             created_at: message.created_at,
                         });
+                        if message.sender.id != me && watermark.is_none_or(|w| w < message.id) {
+                            summary.unread_count += 1;
+                        }
                     }
                     summary.last_activity_at = summary.last_activity_at.max(message.created_at);
                 }
-                self.recount_unread(conversation);
                 self.sort();
             }
             Event::ReactionAdded {
@@ -416,5 +545,103 @@ mod tests {
             "removed: the conversation leaves my list"
         );
         assert!(state.messages.is_empty());
+    }
+
+    fn client_id(n: u128) -> ClientId {
+        ClientId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_pending_message_is_replaced_once_by_the_answer_or_the_stream() {
+        let mut by_answer = state();
+        by_answer.queue(ConversationId(1), client_id(1), "hello".into());
+        assert_eq!(by_answer.pending_in(ConversationId(1)).count(), 1);
+        let mut stored = message(9, 2);
+        stored.client_id = Some(client_id(1));
+        by_answer.confirm(&stored);
+        assert_eq!(by_answer.pending_in(ConversationId(1)).count(), 0);
+        // The stream delivers the same message afterwards: still one copy.
+        by_answer.apply(&Event::MessageCreated {
+            message: stored.clone(),
+        });
+        assert_eq!(by_answer.messages[&ConversationId(1)].len(), 1);
+
+        // The other order: the stream is faster than the answer.
+        let mut by_stream = state();
+        by_stream.queue(ConversationId(1), client_id(1), "hello".into());
+        by_stream.apply(&Event::MessageCreated {
+            message: stored.clone(),
+        });
+        by_stream.confirm(&stored);
+        assert_eq!(by_stream, by_answer);
+    }
+
+    #[test]
+    fn only_my_own_message_settles_a_pending_one() {
+        let mut state = state();
+        state.queue(ConversationId(1), client_id(7), "mine".into());
+        // Someone else happens to use the same client_id: client ids are per sender.
+        let mut theirs = message(3, 1);
+        theirs.client_id = Some(client_id(7));
+        state.apply(&Event::MessageCreated { message: theirs });
+        assert_eq!(state.pending_in(ConversationId(1)).count(), 1);
+    }
+
+    #[test]
+    fn a_failed_message_can_be_retried_or_discarded() {
+        let mut state = state();
+        state.queue(ConversationId(1), client_id(2), "try".into());
+        state.set_pending_status(client_id(2), PendingStatus::Failed("offline".into()));
+        assert_eq!(
+            state.pending[0].status,
+            PendingStatus::Failed("offline".into())
+        );
+        state.set_pending_status(client_id(2), PendingStatus::Sending);
+        assert_eq!(state.pending[0].status, PendingStatus::Sending);
+        state.discard(client_id(2));
+        assert!(state.pending.is_empty());
+    }
+
+    #[test]
+    fn pages_merge_in_order_without_duplicates() {
+        let mut state = state();
+        state.apply(&Event::MessageCreated {
+            message: message(10, 1),
+        });
+        state.merge_page(
+            ConversationId(1),
+            vec![message(8, 1), message(9, 2), message(10, 1)],
+        );
+        state.merge_page(ConversationId(1), vec![message(5, 2), message(8, 1)]);
+        let ids: Vec<i64> = state.messages[&ConversationId(1)]
+            .iter()
+            .map(|m| m.id.get())
+            .collect();
+        assert_eq!(ids, [5, 8, 9, 10]);
+    }
+
+    #[test]
+    fn unread_counts_survive_a_partly_loaded_history() {
+        let mut state = state();
+        // The server says 30 unread; only live messages are loaded here.
+        state.conversations[0].unread_count = 30;
+        state.conversations[0].last_message = Some(MessagePreview {
+            id: MessageId(40),
+            sender: user(1),
+            content: "m40".into(),
+            created_at: Utc.timestamp_opt(1_700_000_040, 0).single().expect("time"),
+        });
+        state.apply(&Event::MessageCreated {
+            message: message(41, 1),
+        });
+        assert_eq!(state.conversations[0].unread_count, 31);
+        // Reading up to the newest clears it, whatever was loaded.
+        state.apply(&Event::SeenMoved {
+            conversation_id: ConversationId(1),
+            user: user(2),
+            up_to_message_id: MessageId(41),
+            seen_at: Utc.timestamp_opt(1_700_000_100, 0).single().expect("time"),
+        });
+        assert_eq!(state.conversations[0].unread_count, 0);
     }
 }

@@ -1,17 +1,30 @@
 //! Typed calls to the REST API. Every function returns the documented body or an
 //! [`ApiError`] a page can show in plain words.
+//!
+//! The browser is signed in by the HttpOnly session cookie the server sets at login;
+//! every request carries `X-Requested-With`, which the server demands of
+//! cookie-authenticated writes so other sites cannot forge them.
 
 use std::fmt;
 
-use gloo_net::http::{Request, Response};
-use natter_domain::api::Health;
-use natter_domain::{ErrorBody, ErrorCode};
+use gloo_net::http::{Method, RequestBuilder, Response};
+use natter_domain::api::{
+    AuthResponse, Conversation, ConversationSummary, CreateConversationRequest, Emoji, Health,
+    HistoryQuery, LoginRequest, MarkSeenRequest, Message, MessagePage, ReactionSummary,
+    RegisterRequest, RenameConversationRequest, SendMessageRequest, User, UserRef, Watermark,
+};
+use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, UserId};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// Fired on `window` when the server no longer accepts our session, so the app can
+/// return to the login page whatever call noticed it.
+pub const SESSION_ENDED_EVENT: &str = "natter:session-ended";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     /// The server could not be reached at all.
-    Network(String),
+    Network,
     /// The server answered with its error format.
     Server { status: u16, body: ErrorBody },
     /// The server answered something this client does not understand.
@@ -19,11 +32,28 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    #[allow(dead_code)] // read by the pages of later issues
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Server { body, .. } => Some(body.error.code),
             _ => None,
+        }
+    }
+
+    /// The field the server named as the cause, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Server { body, .. } => body.error.field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same request again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Network => true,
+            Self::Server { status, .. } | Self::Unexpected { status } => {
+                *status >= 500 || *status == 429
+            }
         }
     }
 }
@@ -31,38 +61,236 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Network(_) => f.write_str("The server cannot be reached. Check your connection."),
-            Self::Server { body, .. } => f.write_str(&body.error.message),
-            Self::Unexpected { status } => write!(f, "The server answered unexpectedly ({status})."),
+            Self::Network => f.write_str("The server cannot be reached. Check your connection."),
+            Self::Server { body, .. } => f.write_str(&sentence(&body.error.message)),
+            Self::Unexpected { status } => {
+                write!(f, "The server answered unexpectedly ({status}).")
+            }
         }
     }
 }
 
-async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
-    let status = response.status();
+/// The server's messages are lower-case phrases ("nickname is already taken"); shown
+/// alone, they read better as sentences.
+pub fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+fn request(method: Method, path: &str) -> RequestBuilder {
+    RequestBuilder::new(&format!("/api{path}"))
+        .method(method)
+        .header("X-Requested-With", "natter-web")
+}
+
+async fn send(builder: RequestBuilder, body: Option<String>) -> Result<Response, ApiError> {
+    let sent = match body {
+        Some(json) => {
+            builder
+                .header("Content-Type", "application/json")
+                .body(json)
+                .map_err(|_| ApiError::Network)?
+                .send()
+                .await
+        }
+        None => builder.send().await,
+    };
+    let response = sent.map_err(|_| ApiError::Network)?;
     if response.ok() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let error = match response.json::<ErrorBody>().await {
+        Ok(body) => ApiError::Server { status, body },
+        Err(_) => ApiError::Unexpected { status },
+    };
+    if error.code() == Some(ErrorCode::Unauthenticated) {
+        announce_session_ended();
+    }
+    Err(error)
+}
+
+fn announce_session_ended() {
+    if let Some(window) = web_sys::window()
+        && let Ok(event) = web_sys::Event::new(SESSION_ENDED_EVENT)
+    {
+        let _ = window.dispatch_event(&event);
+    }
+}
+
+async fn call<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: Option<&impl Serialize>,
+) -> Result<T, ApiError> {
+    let json = body
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|_| ApiError::Network)?;
+    let response = send(request(method, path), json).await?;
+    let status = response.status();
+    response
+        .json()
+        .await
+        .map_err(|_| ApiError::Unexpected { status })
+}
+
+async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    call(Method::GET, path, None::<&()>).await
+}
+
+/// `GET /api/health`. A 503 still carries a [`Health`] body saying what is down.
+pub async fn health() -> Result<Health, ApiError> {
+    let response = request(Method::GET, "/health")
+        .send()
+        .await
+        .map_err(|_| ApiError::Network)?;
+    let status = response.status();
+    if status == 200 || status == 503 {
         return response
             .json()
             .await
             .map_err(|_| ApiError::Unexpected { status });
     }
-    match response.json::<ErrorBody>().await {
-        Ok(body) => Err(ApiError::Server { status, body }),
-        Err(_) => Err(ApiError::Unexpected { status }),
-    }
+    Err(ApiError::Unexpected { status })
 }
 
-/// `GET /api/health`. A 503 still carries a [`Health`] body saying what is down.
-pub async fn health() -> Result<Health, ApiError> {
-    let response = Request::get("/api/health")
-        .send()
-        .await
-        .map_err(|error| ApiError::Network(error.to_string()))?;
-    if response.status() == 503 {
-        return response
-            .json()
-            .await
-            .map_err(|_| ApiError::Unexpected { status: 503 });
+pub async fn register(request: &RegisterRequest) -> Result<AuthResponse, ApiError> {
+    call(Method::POST, "/users", Some(request)).await
+}
+
+pub async fn login(request: &LoginRequest) -> Result<AuthResponse, ApiError> {
+    call(Method::POST, "/sessions", Some(request)).await
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    send(request(Method::DELETE, "/sessions/current"), None).await?;
+    Ok(())
+}
+
+pub async fn me() -> Result<User, ApiError> {
+    get("/me").await
+}
+
+pub async fn search_users(prefix: &str) -> Result<Vec<User>, ApiError> {
+    let query = js_sys::encode_uri_component(prefix);
+    get(&format!("/users?q={query}")).await
+}
+
+pub async fn emojis() -> Result<Vec<Emoji>, ApiError> {
+    get("/emojis").await
+}
+
+pub async fn conversations() -> Result<Vec<ConversationSummary>, ApiError> {
+    get("/conversations").await
+}
+
+pub async fn create_conversation(
+    request: &CreateConversationRequest,
+) -> Result<Conversation, ApiError> {
+    call(Method::POST, "/conversations", Some(request)).await
+}
+
+pub async fn rename(id: ConversationId, title: String) -> Result<Conversation, ApiError> {
+    let body = RenameConversationRequest { title };
+    call(Method::PATCH, &format!("/conversations/{id}"), Some(&body)).await
+}
+
+pub async fn close(id: ConversationId) -> Result<Conversation, ApiError> {
+    call(
+        Method::POST,
+        &format!("/conversations/{id}/close"),
+        None::<&()>,
+    )
+    .await
+}
+
+pub async fn add_member(id: ConversationId, user_id: UserId) -> Result<Conversation, ApiError> {
+    let body = UserRef { user_id };
+    call(
+        Method::POST,
+        &format!("/conversations/{id}/members"),
+        Some(&body),
+    )
+    .await
+}
+
+/// Removes a member, or leaves when `user_id` is me.
+pub async fn remove_member(id: ConversationId, user_id: UserId) -> Result<(), ApiError> {
+    let path = format!("/conversations/{id}/members/{user_id}");
+    send(request(Method::DELETE, &path), None).await?;
+    Ok(())
+}
+
+pub async fn transfer_ownership(
+    id: ConversationId,
+    user_id: UserId,
+) -> Result<Conversation, ApiError> {
+    let body = UserRef { user_id };
+    call(
+        Method::PUT,
+        &format!("/conversations/{id}/owner"),
+        Some(&body),
+    )
+    .await
+}
+
+pub async fn history(id: ConversationId, query: HistoryQuery) -> Result<MessagePage, ApiError> {
+    let mut path = format!(
+        "/conversations/{id}/messages?limit={}",
+        query.limit.unwrap_or(50)
+    );
+    if let Some(before) = query.before {
+        path.push_str(&format!("&before={before}"));
     }
-    read_json(response).await
+    if let Some(after) = query.after {
+        path.push_str(&format!("&after={after}"));
+    }
+    get(&path).await
+}
+
+pub async fn send_message(
+    id: ConversationId,
+    request: &SendMessageRequest,
+) -> Result<Message, ApiError> {
+    call(
+        Method::POST,
+        &format!("/conversations/{id}/messages"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn mark_seen(id: ConversationId, up_to: MessageId) -> Result<Watermark, ApiError> {
+    let body = MarkSeenRequest {
+        up_to_message_id: up_to,
+    };
+    call(
+        Method::POST,
+        &format!("/conversations/{id}/seen"),
+        Some(&body),
+    )
+    .await
+}
+
+/// Adds (`on`) or removes my reaction with `emoji` on a message.
+pub async fn react(
+    message: MessageId,
+    emoji: &str,
+    on: bool,
+) -> Result<Vec<ReactionSummary>, ApiError> {
+    let method = if on { Method::PUT } else { Method::DELETE };
+    call(
+        method,
+        &format!("/messages/{message}/reactions/{emoji}"),
+        None::<&()>,
+    )
+    .await
 }

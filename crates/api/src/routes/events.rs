@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, Responder, get, web};
 use actix_web_lab::sse;
 use natter_domain::ErrorBody;
+use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::auth::CurrentUser;
@@ -15,6 +16,15 @@ use crate::error::ApiError;
 use crate::live::{Hub, Visibility};
 
 const REPLAY_BATCH: i64 = 500;
+
+/// Where to resume when the client cannot send `Last-Event-ID`: a browser whose
+/// `EventSource` gave up (the server answered an error) must open a new one, and
+/// cannot set headers on it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamQuery {
+    /// The last position received; the `Last-Event-ID` header wins when both are sent.
+    last_event_id: Option<i64>,
+}
 
 fn frame(event: &StampedEvent) -> sse::Event {
     sse::Event::Data(
@@ -30,7 +40,10 @@ fn frame(event: &StampedEvent) -> sse::Event {
 /// the server cannot resume from gets a `resync` event: reload everything.
 #[utoipa::path(
     tag = "events",
-    params(("Last-Event-ID" = Option<i64>, Header, description = "The last position received")),
+    params(
+        ("Last-Event-ID" = Option<i64>, Header, description = "The last position received"),
+        StreamQuery,
+    ),
     responses(
         (status = 200, description = "An event stream (text/event-stream)", content_type = "text/event-stream"),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -40,6 +53,7 @@ fn frame(event: &StampedEvent) -> sse::Event {
 #[get("/events")]
 pub async fn event_stream(
     request: HttpRequest,
+    query: web::Query<StreamQuery>,
     user: CurrentUser,
     pool: web::Data<PgPool>,
     hub: web::Data<Arc<Hub>>,
@@ -48,7 +62,8 @@ pub async fn event_stream(
         .headers()
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok());
+        .and_then(|value| value.trim().parse().ok())
+        .or(query.last_event_id);
     let me = user.id;
     let (mine, head, oldest) = db::run(&pool, move |conn| {
         Ok((

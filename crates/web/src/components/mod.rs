@@ -1,1 +1,7 @@
+pub mod connection_status;
+pub mod conversation_list;
+pub mod icons;
+pub mod members_panel;
+pub mod message_item;
 pub mod server_status;
+pub mod user_search;

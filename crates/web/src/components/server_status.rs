@@ -12,7 +12,10 @@ pub fn ServerStatus() -> impl IntoView {
         Some(Ok(health)) if health.database == ComponentStatus::Ok => {
             ("ok", format!("Server online · v{}", health.version))
         }
-        Some(Ok(_)) => ("degraded", "Server online · database unavailable".to_owned()),
+        Some(Ok(_)) => (
+            "degraded",
+            "Server online · database unavailable".to_owned(),
+        ),
         Some(Err(error)) => ("offline", error.to_string()),
     };
     view! {

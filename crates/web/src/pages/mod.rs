@@ -1,2 +1,4 @@
-pub mod home;
+pub mod auth;
+pub mod conversation;
+pub mod new_conversation;
 pub mod not_found;

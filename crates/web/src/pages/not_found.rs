@@ -4,7 +4,7 @@ use leptos_router::components::A;
 #[component]
 pub fn NotFound() -> impl IntoView {
     view! {
-        <section class="welcome">
+        <section class="placeholder">
             <h1>"Page not found"</h1>
             <p>
                 "There is nothing at this address. " <A href="/">"Back to the start"</A>

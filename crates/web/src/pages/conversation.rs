@@ -1,0 +1,398 @@
+use leptos::html;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use natter_domain::state::PendingStatus;
+use natter_domain::{ClientId, ConversationId, MessageBody, MessageId};
+use wasm_bindgen::JsCast;
+
+use crate::components::icons;
+use crate::components::members_panel::MembersPanel;
+use crate::components::message_item::MessageItem;
+use crate::pages::not_found::NotFound;
+use crate::store::use_store;
+use crate::util::{after_layout, page_visible};
+
+/// How close to the top (px) scrolling loads the page of older messages.
+const LOAD_OLDER_AT: i32 = 120;
+/// How close to the bottom (px) counts as "at the newest", so new messages scroll in.
+const STICK_WITHIN: i32 = 48;
+/// From this length on, the composer shows how much room is left.
+const SHOW_COUNT_FROM: usize = MessageBody::MAX_CHARS - 500;
+
+#[component]
+pub fn ConversationPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok())));
+    // A fresh view per conversation: its own scroll position, draft and panels.
+    move || match id.get() {
+        Some(id) => view! { <Conversation id=ConversationId(id) /> }.into_any(),
+        None => view! { <NotFound /> }.into_any(),
+    }
+}
+
+#[component]
+fn Conversation(id: ConversationId) -> impl IntoView {
+    let store = use_store();
+    let summary = Memo::new(move |_| store.state.with(|s| s.conversation(id).cloned()));
+    let exists = Memo::new(move |_| summary.with(Option::is_some));
+    let members_open = RwSignal::new(false);
+
+    Effect::new(move |_| {
+        let history = store
+            .histories
+            .with(|h| h.get(&id).copied().unwrap_or_default());
+        if store.ready.get() && exists.get() && !history.loaded && !history.loading {
+            store.load_page(id, false);
+        }
+    });
+
+    view! {
+        <Show
+            when=move || !store.ready.get() || exists.get()
+            fallback=|| {
+                view! {
+                    <section class="placeholder" data-testid="conversation-gone">
+                        <h1>"Conversation not available"</h1>
+                        <p>"You are not a member of this conversation (any more)."</p>
+                        <A href="/">"Back to your conversations"</A>
+                    </section>
+                }
+            }
+        >
+            <section class="conversation" aria-labelledby="conversation-title">
+                <header class="conversation-head">
+                    <A href="/" attr:class="back" attr:aria-label="Back to conversations">
+                        {icons::back()}
+                    </A>
+                    <div class="heading">
+                        <h1 id="conversation-title" data-testid="open-title">
+                            {move || summary.with(|s| s.as_ref().map(|s| s.conversation.title.clone()))}
+                        </h1>
+                        <p class="muted">
+                            {move || {
+                                summary
+                                    .with(|s| {
+                                        s.as_ref()
+                                            .map(|s| {
+                                                s.conversation
+                                                    .members
+                                                    .iter()
+                                                    .map(|m| m.user.nickname.as_str())
+                                                    .collect::<Vec<_>>()
+                                                    .join(", ")
+                                            })
+                                    })
+                            }}
+                        </p>
+                    </div>
+                    <button
+                        type="button"
+                        class="ghost"
+                        data-testid="toggle-members"
+                        aria-expanded=move || members_open.get().to_string()
+                        aria-controls="members-panel"
+                        on:click=move |_| members_open.update(|open| *open = !*open)
+                    >
+                        {icons::people()}
+                        {move || {
+                            summary.with(|s| s.as_ref().map_or(0, |s| s.conversation.members.len()))
+                        }}
+                        <span class="sr-only">" members"</span>
+                    </button>
+                </header>
+                <div class="conversation-body">
+                    <div class="timeline-column">
+                        <Timeline id />
+                        <Show
+                            when=move || summary.with(|s| s.as_ref().is_some_and(|s| s.conversation.closed_at.is_some()))
+                            fallback=move || view! { <Composer id /> }
+                        >
+                            <p class="closed-notice" role="status" data-testid="closed-notice">
+                                "This conversation is closed. You can read it, but nothing new can be added."
+                            </p>
+                        </Show>
+                    </div>
+                    <Show when=move || members_open.get()>
+                        <MembersPanel id on_close=move || members_open.set(false) />
+                    </Show>
+                </div>
+            </section>
+        </Show>
+    }
+}
+
+/// The messages, loading older pages when scrolled to the top and marking what is on
+/// screen as seen.
+#[component]
+fn Timeline(id: ConversationId) -> impl IntoView {
+    let store = use_store();
+    let list = NodeRef::<html::Ol>::new();
+    let ids = Memo::new(move |_| {
+        store.state.with(|s| {
+            s.messages
+                .get(&id)
+                .map(|m| m.iter().map(|m| m.id).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    });
+    let pending = Memo::new(move |_| {
+        store
+            .state
+            .with(|s| s.pending_in(id).map(|p| p.client_id).collect::<Vec<_>>())
+    });
+    let me = store.me_id();
+    let last_mine = Memo::new(move |_| {
+        store.state.with(|s| {
+            s.messages
+                .get(&id)
+                .and_then(|m| m.iter().rev().find(|m| m.sender.id == me))
+                .map(|m| m.id)
+        })
+    });
+    let history = Memo::new(move |_| {
+        store
+            .histories
+            .with(|h| h.get(&id).copied().unwrap_or_default())
+    });
+    // Whether the view follows the newest message, and the scroll anchor kept while an
+    // older page is inserted above.
+    let stick = StoredValue::new(true);
+    let anchor = StoredValue::new(None::<(i32, i32)>);
+
+    let mark_seen = move || {
+        let Some(list) = list.get_untracked() else {
+            return;
+        };
+        if !page_visible() {
+            return;
+        }
+        if let Some(newest) = newest_shown(&list) {
+            store.mark_seen(id, newest);
+        }
+    };
+    let load_older = move || {
+        let Some(list) = list.get_untracked() else {
+            return;
+        };
+        if history.get_untracked().has_older && !history.get_untracked().loading {
+            anchor.set_value(Some((list.scroll_height(), list.scroll_top())));
+            store.load_page(id, true);
+        }
+    };
+
+    // After every change of the list: keep the reader's place, then mark seen.
+    Effect::new(move |_| {
+        ids.track();
+        pending.track();
+        let history = history.get();
+        after_layout(move || {
+            let Some(list) = list.get_untracked() else {
+                return;
+            };
+            if let Some((height, top)) = anchor.get_value()
+                && !history.loading
+            {
+                list.set_scroll_top(list.scroll_height() - height + top);
+                anchor.set_value(None);
+            } else if stick.get_value() {
+                list.set_scroll_top(list.scroll_height());
+            }
+            // A first page too short to scroll cannot be scrolled up to load more.
+            if history.loaded
+                && history.has_older
+                && !history.loading
+                && list.scroll_height() <= list.client_height()
+            {
+                load_older();
+            }
+            mark_seen();
+        });
+    });
+
+    let on_scroll = move |_| {
+        let Some(list) = list.get_untracked() else {
+            return;
+        };
+        stick.set_value(
+            list.scroll_height() - list.scroll_top() - list.client_height() < STICK_WITHIN,
+        );
+        if list.scroll_top() < LOAD_OLDER_AT {
+            load_older();
+        }
+        mark_seen();
+    };
+    let visibility = window_event_listener_untyped("visibilitychange", move |_| mark_seen());
+    let focus = window_event_listener(leptos::ev::focus, move |_| mark_seen());
+    on_cleanup(move || {
+        visibility.remove();
+        focus.remove();
+    });
+
+    view! {
+        <ol class="timeline" node_ref=list on:scroll=on_scroll aria-label="Messages" data-testid="timeline">
+            <li class="edge muted">
+                {move || {
+                    let history = history.get();
+                    if !history.loaded || history.loading {
+                        "Loading messages…"
+                    } else if history.has_older {
+                        "Scroll up for older messages"
+                    } else if ids.with(Vec::is_empty) {
+                        "No messages yet. Say hello!"
+                    } else {
+                        "The beginning of this conversation"
+                    }
+                }}
+            </li>
+            <For each=move || ids.get() key=|id| *id let:message>
+                <MessageItem
+                    conversation=id
+                    id=message
+                    last_mine=Signal::derive(move || last_mine.get() == Some(message))
+                />
+            </For>
+            <For each=move || pending.get() key=|id| *id let:client_id>
+                <PendingItem client_id />
+            </For>
+        </ol>
+    }
+}
+
+/// The newest message whose end is on screen in `list`.
+fn newest_shown(list: &web_sys::HtmlElement) -> Option<MessageId> {
+    let bounds = list.get_bounding_client_rect();
+    let items = list.query_selector_all("[data-message-id]").ok()?;
+    (0..items.length()).rev().find_map(|i| {
+        let item = items.item(i)?.dyn_into::<web_sys::Element>().ok()?;
+        let rect = item.get_bounding_client_rect();
+        let shown = rect.bottom() <= bounds.bottom() + 2.0 && rect.bottom() > bounds.top();
+        shown
+            .then(|| item.get_attribute("data-message-id")?.parse().ok())
+            .flatten()
+            .map(MessageId)
+    })
+}
+
+#[component]
+fn PendingItem(client_id: ClientId) -> impl IntoView {
+    let store = use_store();
+    let pending = Memo::new(move |_| {
+        store
+            .state
+            .with(|s| s.pending.iter().find(|p| p.client_id == client_id).cloned())
+    });
+    move || {
+        pending.get().map(|p| {
+            let failed = match p.status {
+                PendingStatus::Sending => None,
+                PendingStatus::Failed(reason) => Some(reason),
+            };
+            let state = if failed.is_some() { "failed" } else { "sending" };
+            view! {
+                <li class="message mine pending" data-testid="pending" data-state=state>
+                    <p class="body">{p.content}</p>
+                    {match failed {
+                        None => view! { <p class="status muted">"Sending…"</p> }.into_any(),
+                        Some(reason) => {
+                            view! {
+                                <p class="status error" role="alert">
+                                    {reason}
+                                    " "
+                                    <button type="button" class="link" data-testid="retry" on:click=move |_| store.retry(client_id)>
+                                        "Retry"
+                                    </button>
+                                    " "
+                                    <button type="button" class="link" on:click=move |_| store.discard(client_id)>
+                                        "Discard"
+                                    </button>
+                                </p>
+                            }
+                                .into_any()
+                        }
+                    }}
+                </li>
+            }
+        })
+    }
+}
+
+/// Enter sends, Shift+Enter starts a new line; the limit shows before the server
+/// would refuse.
+#[component]
+fn Composer(id: ConversationId) -> impl IntoView {
+    let store = use_store();
+    let text = RwSignal::new(String::new());
+    let length = Memo::new(move |_| text.with(|t| t.trim().chars().count()));
+    let problem = Memo::new(move |_| {
+        text.with(|t| {
+            if t.trim().is_empty() {
+                return None;
+            }
+            MessageBody::parse(t)
+                .err()
+                .map(|e| format!("This message {e}."))
+        })
+    });
+    let input = NodeRef::<html::Textarea>::new();
+    let submit = move || {
+        let content = text.get_untracked();
+        if content.trim().is_empty() || problem.get_untracked().is_some() {
+            return;
+        }
+        store.send(id, content);
+        text.set(String::new());
+        if let Some(input) = input.get_untracked() {
+            let _ = input.focus();
+        }
+    };
+    view! {
+        <form
+            class="composer"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                submit();
+            }
+        >
+            <label for="composer-input" class="sr-only">"Message"</label>
+            <textarea
+                id="composer-input"
+                data-testid="composer"
+                node_ref=input
+                rows="2"
+                placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
+                prop:value=text
+                aria-invalid=move || problem.with(Option::is_some).to_string()
+                aria-describedby="composer-hint"
+                on:input=move |ev| text.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        submit();
+                    }
+                }
+            ></textarea>
+            <button
+                type="submit"
+                class="primary"
+                data-testid="send"
+                disabled=move || problem.with(Option::is_some) || text.with(|t| t.trim().is_empty())
+            >
+                "Send"
+            </button>
+            <p id="composer-hint" class="composer-hint" aria-live="polite">
+                {move || problem.get().map(|p| view! { <span class="error" data-testid="composer-error">{p}</span> })}
+                {move || {
+                    (length.get() >= SHOW_COUNT_FROM)
+                        .then(|| {
+                            view! {
+                                <span class="count" class:over=move || { length.get() > MessageBody::MAX_CHARS }>
+                                    {move || format!("{} / {}", length.get(), MessageBody::MAX_CHARS)}
+                                </span>
+                            }
+                        })
+                }}
+            </p>
+        </form>
+    }
+}

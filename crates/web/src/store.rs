@@ -1,0 +1,397 @@
+//! The signed-in app's data: one [`ClientState`] loaded over REST and kept current by
+//! one `EventSource` for the whole app, plus what only the browser tracks (history
+//! paging, the connection, sends in flight).
+//!
+//! Start-up opens the stream first and loads over REST once the stream says `ready`;
+//! events that arrive meanwhile wait and then apply (applying is idempotent), so
+//! nothing falls between the load and the stream.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use natter_domain::api::{HistoryQuery, SendMessageRequest, User};
+use natter_domain::event::Event;
+use natter_domain::state::{ClientState, PendingStatus};
+use natter_domain::{ClientId, ConversationId, MessageId};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{EventSource, MessageEvent};
+
+use crate::api::{self, ApiError};
+use crate::util::{new_client_id, sleep};
+
+/// Every event name the server sends, since `EventSource` dispatches named events
+/// only to listeners of that name.
+const EVENT_KINDS: [&str; 12] = [
+    "ready",
+    "resync",
+    "message_created",
+    "reaction_added",
+    "reaction_removed",
+    "seen_moved",
+    "member_added",
+    "member_removed",
+    "conversation_renamed",
+    "conversation_closed",
+    "ownership_transferred",
+    "added_to_conversation",
+];
+
+const PAGE_SIZE: i64 = 50;
+/// Attempts at sending one message before it is shown as failed.
+const SEND_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Live,
+    /// The stream dropped; the browser or the app is reconnecting.
+    Reconnecting,
+}
+
+/// Paging state of one conversation's history in this tab.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    pub loaded: bool,
+    pub has_older: bool,
+    pub loading: bool,
+}
+
+/// The open stream; closing it when the app signs out or unmounts.
+struct Stream {
+    source: EventSource,
+    _handlers: Vec<Closure<dyn FnMut(MessageEvent)>>,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Store {
+    pub me: StoredValue<User>,
+    pub state: RwSignal<ClientState>,
+    /// The first REST load is done.
+    pub ready: RwSignal<bool>,
+    pub load_error: RwSignal<Option<String>>,
+    pub connection: RwSignal<Connection>,
+    pub histories: RwSignal<BTreeMap<ConversationId, History>>,
+    loading: StoredValue<bool>,
+    early_events: StoredValue<Vec<Event>>,
+    last_event_id: StoredValue<Option<String>>,
+    seen_requested: StoredValue<BTreeMap<ConversationId, MessageId>>,
+    stream: StoredValue<Option<Stream>, LocalStorage>,
+}
+
+impl Store {
+    /// Creates the store for `me`, opens the stream and provides it as context.
+    pub fn start(me: User) -> Self {
+        let store = Self {
+            state: RwSignal::new(ClientState {
+                me: me.id,
+                ..ClientState::default()
+            }),
+            me: StoredValue::new(me),
+            ready: RwSignal::new(false),
+            load_error: RwSignal::new(None),
+            connection: RwSignal::new(Connection::Connecting),
+            histories: RwSignal::new(BTreeMap::new()),
+            loading: StoredValue::new(false),
+            early_events: StoredValue::new(Vec::new()),
+            last_event_id: StoredValue::new(None),
+            seen_requested: StoredValue::new(BTreeMap::new()),
+            stream: StoredValue::new_local(None),
+        };
+        provide_context(store);
+        store.connect();
+        on_cleanup(move || {
+            store.stream.try_update_value(|stream| stream.take());
+        });
+        store
+    }
+
+    pub fn me_id(self) -> natter_domain::UserId {
+        self.me.with_value(|me| me.id)
+    }
+
+    fn connect(self) {
+        let url = match self.last_event_id.get_value() {
+            Some(id) => format!("/api/events?last_event_id={id}"),
+            None => "/api/events".to_owned(),
+        };
+        let Ok(source) = EventSource::new(&url) else {
+            self.connection.try_set(Connection::Reconnecting);
+            return;
+        };
+        let mut handlers = Vec::new();
+        for kind in EVENT_KINDS {
+            let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                self.receive(&event);
+            });
+            let _ = source.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
+            handlers.push(handler);
+        }
+        let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            self.connection.try_set(Connection::Live);
+        });
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| self.on_error());
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        self.stream.try_set_value(Some(Stream {
+            source,
+            _handlers: handlers,
+            _on_open: on_open,
+            _on_error: on_error,
+        }));
+    }
+
+    fn on_error(self) {
+        self.connection.try_set(Connection::Reconnecting);
+        let closed = self.stream.try_with_value(|stream| {
+            stream
+                .as_ref()
+                .is_some_and(|s| s.source.ready_state() == EventSource::CLOSED)
+        });
+        if closed != Some(true) {
+            // The browser reconnects by itself and resumes with Last-Event-ID.
+            return;
+        }
+        // The server refused the stream (signed out, or its database is away): the
+        // browser gives up, so reconnect ourselves with the cursor in the query.
+        spawn_local(async move {
+            let mut wait = 1_000;
+            loop {
+                sleep(wait).await;
+                if self.stream.try_with_value(|_| ()).is_none() {
+                    return; // signed out meanwhile
+                }
+                match api::me().await {
+                    Ok(_) => break,
+                    // `api` has told the app to return to the login page.
+                    Err(error)
+                        if error.code() == Some(natter_domain::ErrorCode::Unauthenticated) =>
+                    {
+                        return;
+                    }
+                    Err(_) => wait = (wait * 2).min(10_000),
+                }
+            }
+            self.stream.try_update_value(|stream| stream.take());
+            self.connect();
+        });
+    }
+
+    fn receive(self, event: &MessageEvent) {
+        let id = event.last_event_id();
+        if !id.is_empty() {
+            self.last_event_id.try_set_value(Some(id));
+        }
+        self.connection.try_set(Connection::Live);
+        match event.type_().as_str() {
+            "ready" => {
+                if !self.ready.get_untracked() {
+                    self.load();
+                }
+            }
+            "resync" => self.load(),
+            _ => {
+                let Some(data) = event.data().as_string() else {
+                    return;
+                };
+                let Ok(parsed) = serde_json::from_str::<Event>(&data) else {
+                    return;
+                };
+                if self.loading.get_value() || !self.ready.get_untracked() {
+                    self.early_events.update_value(|events| events.push(parsed));
+                } else {
+                    self.state.update(|state| state.apply(&parsed));
+                }
+            }
+        }
+    }
+
+    /// (Re)loads everything over REST; events that arrive meanwhile wait for it.
+    fn load(self) {
+        if self.loading.get_value() {
+            return;
+        }
+        self.loading.set_value(true);
+        spawn_local(async move {
+            loop {
+                let loaded = async {
+                    Ok::<_, ApiError>((api::emojis().await?, api::conversations().await?))
+                };
+                match loaded.await {
+                    Ok((emojis, conversations)) => {
+                        let early = self.early_events.try_update_value(std::mem::take);
+                        self.state.try_update(|state| {
+                            let pending = std::mem::take(&mut state.pending);
+                            *state = ClientState::new(state.me, emojis, conversations);
+                            state.pending = pending;
+                            for event in early.iter().flatten() {
+                                state.apply(event);
+                            }
+                        });
+                        // Loaded pages are gone: open conversations load theirs again.
+                        self.histories.try_set(BTreeMap::new());
+                        self.seen_requested.try_update_value(BTreeMap::clear);
+                        self.load_error.try_set(None);
+                        self.ready.try_set(true);
+                        break;
+                    }
+                    Err(error)
+                        if error.code() == Some(natter_domain::ErrorCode::Unauthenticated) =>
+                    {
+                        break;
+                    }
+                    Err(error) => {
+                        if self.load_error.try_set(Some(error.to_string())).is_some() {
+                            return; // disposed
+                        }
+                        sleep(3_000).await;
+                    }
+                }
+            }
+            self.loading.try_set_value(false);
+        });
+    }
+
+    pub fn history(self, conversation: ConversationId) -> History {
+        self.histories
+            .with(|h| h.get(&conversation).copied().unwrap_or_default())
+    }
+
+    /// Loads the newest page, or the page before the oldest loaded message.
+    pub fn load_page(self, conversation: ConversationId, older: bool) {
+        let current = self.history(conversation);
+        if current.loading || (older && !current.has_older) {
+            return;
+        }
+        let before = if older {
+            self.state.with_untracked(|s| {
+                s.messages
+                    .get(&conversation)
+                    .and_then(|m| m.first())
+                    .map(|m| m.id)
+            })
+        } else {
+            None
+        };
+        self.histories.update(|h| {
+            h.entry(conversation).or_default().loading = true;
+        });
+        spawn_local(async move {
+            let query = HistoryQuery {
+                before,
+                after: None,
+                limit: Some(PAGE_SIZE),
+            };
+            let page = api::history(conversation, query).await;
+            let mut next = current;
+            next.loading = false;
+            if let Ok(page) = page {
+                next.loaded = true;
+                next.has_older = page.has_older;
+                self.state
+                    .try_update(|s| s.merge_page(conversation, page.messages));
+            }
+            self.histories.try_update(|h| {
+                h.insert(conversation, next);
+            });
+        });
+    }
+
+    /// Sends a message: shown at once as pending, retried with the same `client_id`
+    /// while the failure may pass, so it is stored once however often it is sent.
+    pub fn send(self, conversation: ConversationId, content: String) {
+        let client_id = new_client_id();
+        self.state
+            .update(|s| s.queue(conversation, client_id, content.clone()));
+        self.deliver(conversation, client_id, content);
+    }
+
+    pub fn retry(self, client_id: ClientId) {
+        let Some(pending) = self
+            .state
+            .with_untracked(|s| s.pending.iter().find(|p| p.client_id == client_id).cloned())
+        else {
+            return;
+        };
+        self.state
+            .update(|s| s.set_pending_status(client_id, PendingStatus::Sending));
+        self.deliver(pending.conversation_id, client_id, pending.content);
+    }
+
+    pub fn discard(self, client_id: ClientId) {
+        self.state.update(|s| s.discard(client_id));
+    }
+
+    fn deliver(self, conversation: ConversationId, client_id: ClientId, content: String) {
+        spawn_local(async move {
+            let request = SendMessageRequest {
+                content,
+                client_id: Some(client_id.to_string()),
+            };
+            let mut wait = 500;
+            for attempt in 1..=SEND_ATTEMPTS {
+                match api::send_message(conversation, &request).await {
+                    Ok(message) => {
+                        self.state.try_update(|s| s.confirm(&message));
+                        return;
+                    }
+                    Err(error) if error.is_transient() && attempt < SEND_ATTEMPTS => {
+                        sleep(wait).await;
+                        wait *= 2;
+                    }
+                    Err(error) => {
+                        let reason = format!("Not sent: {error}");
+                        self.state.try_update(|s| {
+                            s.set_pending_status(client_id, PendingStatus::Failed(reason));
+                        });
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Tells the server I have seen everything up to `up_to`, once per watermark.
+    pub fn mark_seen(self, conversation: ConversationId, up_to: MessageId) {
+        let known = self
+            .state
+            .with_untracked(|s| s.my_watermark(conversation))
+            .max(
+                self.seen_requested
+                    .with_value(|r| r.get(&conversation).copied()),
+            );
+        if known.is_some_and(|w| w >= up_to) {
+            return;
+        }
+        self.seen_requested.update_value(|r| {
+            r.insert(conversation, up_to);
+        });
+        spawn_local(async move {
+            match api::mark_seen(conversation, up_to).await {
+                Ok(watermark) => {
+                    self.state
+                        .try_update(|s| s.set_my_watermark(conversation, watermark));
+                }
+                Err(_) => {
+                    // Let the next scroll or message try again.
+                    self.seen_requested.try_update_value(|r| {
+                        r.remove(&conversation);
+                    });
+                }
+            }
+        });
+    }
+}
+
+pub fn use_store() -> Store {
+    expect_context()
+}
