@@ -1,9 +1,10 @@
-//! A TCP proxy in front of PostgreSQL that a test can cut and restore, to play an
-//! outage or restart of the database without touching the shared server.
+//! A TCP proxy that a test can cut and restore: in front of PostgreSQL it plays an
+//! outage of the shared database server; in front of `natter` it plays a network
+//! drop, or (pointed at another process) a server restart.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 pub struct TcpProxy {
     port: u16,
     open: Arc<AtomicBool>,
+    upstream: Arc<Mutex<SocketAddr>>,
     cuts: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -21,9 +23,11 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let open = Arc::new(AtomicBool::new(true));
+        let upstream = Arc::new(Mutex::new(upstream));
         let (cuts, _) = watch::channel(0_u64);
         let task = tokio::spawn({
             let open = open.clone();
+            let upstream = upstream.clone();
             let cuts = cuts.clone();
             async move {
                 while let Ok((client, _)) = listener.accept().await {
@@ -32,6 +36,7 @@ impl TcpProxy {
                         continue;
                     }
                     let mut cut = cuts.subscribe();
+                    let upstream = *upstream.lock().expect("upstream lock");
                     tokio::spawn(async move {
                         let Ok(mut server) = TcpStream::connect(upstream).await else {
                             return;
@@ -48,6 +53,7 @@ impl TcpProxy {
         Ok(Self {
             port,
             open,
+            upstream,
             cuts,
             task,
         })
@@ -61,6 +67,11 @@ impl TcpProxy {
     pub fn cut(&self) {
         self.open.store(false, Ordering::SeqCst);
         self.cuts.send_modify(|generation| *generation += 1);
+    }
+
+    /// Sends new connections to `upstream` from now on.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.upstream.lock().expect("upstream lock") = upstream;
     }
 
     /// Accepts connections again.

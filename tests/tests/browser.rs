@@ -2,12 +2,14 @@
 //! two separate browsers, everything live, nothing injected.
 #![allow(clippy::too_many_lines)] // each test is one story a person would live through
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use fantoccini::Locator;
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use natter_tests::browser::Browser;
+use natter_tests::proxy::TcpProxy;
 use natter_tests::{SpawnOptions, TestApp, repo_root};
 
 const PASSWORD: &str = "correct horse battery";
@@ -298,5 +300,96 @@ async fn an_ended_session_returns_to_the_login_page() -> anyhow::Result<()> {
     browser.click(r#"[data-testid="logout"]"#).await?;
     browser.wait_for(r#"[data-testid="auth-submit"]"#).await?;
     browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn nothing_is_lost_or_doubled_across_a_network_drop_and_a_server_restart()
+-> anyhow::Result<()> {
+    let first = spawn().await;
+    let upstream = |app: &TestApp| -> anyhow::Result<SocketAddr> {
+        Ok(app.address.trim_start_matches("http://").parse()?)
+    };
+    let proxy = TcpProxy::start(upstream(&first)?).await?;
+    let front = format!("http://127.0.0.1:{}", proxy.port());
+    let (alice, bob) = (first.register("alice").await, first.register("bob").await);
+    let c = first.conversation(&bob, "Field trip", &[&alice]).await;
+    first.send(c, &bob, "before").await;
+
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!("{front}/conversations/{c}"))
+        .await?;
+    browser.fill("#nickname", "alice").await?;
+    browser
+        .fill("#password", natter_tests::api::PASSWORD)
+        .await?;
+    browser.click(r#"[data-testid="auth-submit"]"#).await?;
+    message(&browser, "before").await?;
+    let live = r#"[data-testid="connection"][data-state="live"]"#;
+    browser.wait_for(live).await?;
+
+    // The network drops: the app says so, and what happened meanwhile arrives once
+    // it is back. A message typed while offline is sent once, by its retries.
+    proxy.cut();
+    browser
+        .wait_for(r#"[data-testid="connection"][data-state="reconnecting"]"#)
+        .await?;
+    first.send(c, &bob, "during the drop 1").await;
+    first.send(c, &bob, "during the drop 2").await;
+    send(&browser, "typed offline").await?;
+    browser
+        .wait_for(r#"[data-testid="pending"][data-state="sending"]"#)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.restore();
+    message(&browser, "during the drop 2").await?;
+    message(&browser, "typed offline").await?;
+    browser.wait_gone(r#"[data-testid="pending"]"#).await?;
+    browser.wait_for(live).await?;
+
+    // The server restarts (another process on the same database takes the port).
+    let second = first.spawn_node_with(SpawnOptions {
+        web_dir: Some(repo_root().join("dist")),
+        ..SpawnOptions::default()
+    });
+    let second = second.await;
+    proxy.cut();
+    drop(first);
+    second.send(c, &bob, "while restarting").await;
+    proxy.set_upstream(upstream(&second)?);
+    proxy.restore();
+    message(&browser, "while restarting").await?;
+    browser.wait_for(live).await?;
+    second.send(c, &bob, "after the restart").await;
+    message(&browser, "after the restart").await?;
+
+    let bodies = browser.texts(r#"[data-testid="body"]"#).await?;
+    assert_eq!(
+        bodies,
+        [
+            "before",
+            "during the drop 1",
+            "during the drop 2",
+            "typed offline",
+            "while restarting",
+            "after the restart"
+        ]
+    );
+    let stored: Vec<String> = second
+        .get(&format!("/conversations/{c}/messages"), &bob)
+        .await
+        .body["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(stored, bodies, "the server has each message once too");
+    browser.close().await?;
+    assert_eq!(second.internal_errors(), Vec::<String>::new());
     Ok(())
 }

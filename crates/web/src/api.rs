@@ -5,7 +5,7 @@
 //! every request carries `X-Requested-With`, which the server demands of
 //! cookie-authenticated writes so other sites cannot forge them.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use gloo_net::http::{Method, RequestBuilder, Response};
 use natter_domain::api::{
@@ -248,10 +248,10 @@ pub async fn history(id: ConversationId, query: HistoryQuery) -> Result<MessageP
         query.limit.unwrap_or(50)
     );
     if let Some(before) = query.before {
-        path.push_str(&format!("&before={before}"));
+        let _ = write!(path, "&before={before}");
     }
     if let Some(after) = query.after {
-        path.push_str(&format!("&after={after}"));
+        let _ = write!(path, "&after={after}");
     }
     get(&path).await
 }

@@ -110,7 +110,7 @@ impl Store {
         provide_context(store);
         store.connect();
         on_cleanup(move || {
-            store.stream.try_update_value(|stream| stream.take());
+            store.stream.try_update_value(Option::take);
         });
         store
     }
@@ -181,7 +181,7 @@ impl Store {
                     Err(_) => wait = (wait * 2).min(10_000),
                 }
             }
-            self.stream.try_update_value(|stream| stream.take());
+            self.stream.try_update_value(Option::take);
             self.connect();
         });
     }

@@ -2,6 +2,7 @@ use std::future::Future;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
 use natter_domain::api::RenameConversationRequest;
 use natter_domain::{ConversationId, UserId};
@@ -53,7 +54,7 @@ pub fn MembersPanel(
         error.set(None);
         spawn_local(async move {
             match api::remove_member(id, me).await {
-                Ok(()) => navigate("/", Default::default()),
+                Ok(()) => navigate("/", NavigateOptions::default()),
                 Err(e) => {
                     error.try_set(Some(e.to_string()));
                 }

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
 use natter_domain::api::{CreateConversationRequest, User};
 
@@ -39,7 +40,7 @@ pub fn NewConversation() -> impl IntoView {
             match api::create_conversation(&request).await {
                 Ok(created) => navigate(
                     &format!("/conversations/{}", created.id),
-                    Default::default(),
+                    NavigateOptions::default(),
                 ),
                 Err(error) => match error.field() {
                     Some("title") => title_error.set(Some(error.to_string())),
