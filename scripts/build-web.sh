@@ -13,3 +13,9 @@ export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic
 # build-std also needs the standard library's own dependencies fetched.
 cargo fetch --quiet
 trunk build --release --config "$root/Trunk.toml" "$@"
+# Compressed once here at the strongest settings; natter sends these to browsers that
+# accept them, which beats compressing each response on the fly.
+for file in "$root"/dist/*.wasm "$root"/dist/*.js "$root"/dist/*.css; do
+  gzip -9 --keep --force --no-name "$file"
+  brotli --best --keep --force "$file"
+done

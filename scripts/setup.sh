@@ -4,7 +4,8 @@
 #   - Debian packages: Debian's rustc 1.96 with std sources and lld (the wasm32 client
 #     build; rustup here has no wasm32 target), libpq (diesel), Chromium + driver
 #     (browser tests; libssl-dev for the WebDriver client; an emoji font so reactions
-#     render in screenshots), the PostgreSQL client (creating the default database).
+#     render in screenshots), brotli (precompressing the client's files), the
+#     PostgreSQL client (creating the default database).
 #   - cargo tools: trunk 0.21 (0.22 needs a newer rustc), wasm-bindgen-cli at exactly
 #     the version in crates/web/Cargo.lock, diesel CLI (postgres only).
 #   - Python: schemathesis and openapi-spec-validator in a venv (API tests).
@@ -15,7 +16,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 say() { printf 'setup: %s\n' "$*"; }
 
 apt_packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 libpq-dev
-  libssl-dev pkg-config chromium chromium-driver fonts-noto-color-emoji
+  libssl-dev pkg-config chromium chromium-driver fonts-noto-color-emoji brotli
   postgresql-client python3-venv)
 missing=()
 for pkg in "${apt_packages[@]}"; do
