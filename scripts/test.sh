@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Natter: formatting, lints, the domain's unit and
 # property tests, the schema and migration tests on PostgreSQL, the server tests
-# against the real binary, and the browser test in headless Chromium.
+# against the real binary and the browser test in headless Chromium, on PostgreSQL
+# and on SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -18,5 +19,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
   cargo +stable clippy --locked --target "$(rustc +stable -vV | sed -n 's/^host: //p')" \
   --target-dir ../../target/web-clippy -- -D warnings)
 # The black-box tests start the real binary, so build it first.
-cargo build --locked -p natter-api --bin natter
-cargo test --workspace --locked
+cargo build --locked -p natter-api -p natter-bench --bins
+# The black-box suite runs once per backend: PostgreSQL, then the default SQLite
+# (tests of what only PostgreSQL does say that they skip).
+NATTER_TEST_BACKEND=postgres cargo test --workspace --locked
+NATTER_TEST_BACKEND=sqlite cargo test --locked -p natter-tests

@@ -1,4 +1,5 @@
-//! Helpers for Natter's black-box tests: a fresh PostgreSQL database per test, the real
+//! Helpers for Natter's black-box tests: a fresh database per test (PostgreSQL or SQLite,
+//! see [`backend`]), the real
 //! `natter` binary started on port 0 against it, and a real HTTP client.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
+use natter_api::db::DbConnection;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -31,52 +33,148 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// A uniquely named database, dropped (with its connections) when this is dropped.
+/// The backend the suite runs against: `NATTER_TEST_BACKEND=sqlite` or `postgres`
+/// (the default). scripts/test.sh runs the suite once with each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("NATTER_TEST_BACKEND").as_deref() {
+        Ok("sqlite") => Backend::Sqlite,
+        Ok("postgres") | Err(_) => Backend::Postgres,
+        Ok(other) => panic!("NATTER_TEST_BACKEND must be sqlite or postgres, not {other}"),
+    }
+}
+
+/// For tests of what only PostgreSQL does (several nodes on one database, its
+/// stamper): true, with a note, when the suite runs on SQLite.
+pub fn skip_unless_postgres(what: &str) -> bool {
+    let skip = backend() != Backend::Postgres;
+    if skip {
+        eprintln!("skipped on {:?}: {what} needs PostgreSQL", backend());
+    }
+    skip
+}
+
+/// A fresh database of the suite's backend, removed when this is dropped: a uniquely
+/// named PostgreSQL database (dropped with its connections), or a SQLite file in a
+/// temporary directory.
 pub struct TestDb {
-    name: String,
-    url: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Postgres {
+        name: String,
+        url: String,
+    },
+    Sqlite {
+        url: String,
+        _dir: Option<tempfile::TempDir>,
+    },
 }
 
 impl TestDb {
-    /// An empty database.
+    /// An empty database of the suite's backend.
     pub fn empty() -> Self {
+        match backend() {
+            Backend::Postgres => Self::postgres(),
+            Backend::Sqlite => Self::sqlite(),
+        }
+    }
+
+    /// A SQLite file in a fresh temporary directory, whatever the suite's backend.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut db = Self::sqlite_in(dir.path());
+        if let Kind::Sqlite { _dir: held, .. } = &mut db.kind {
+            *held = Some(dir);
+        }
+        db
+    }
+
+    /// The SQLite file natter keeps in the data directory `dir` by default (left
+    /// where it is when this is dropped).
+    pub fn sqlite_in(dir: &Path) -> Self {
+        let url = format!("sqlite://{}", dir.join("natter.sqlite3").display());
+        Self {
+            kind: Kind::Sqlite { url, _dir: None },
+        }
+    }
+
+    /// An empty PostgreSQL database, whatever the suite's backend.
+    pub fn postgres() -> Self {
         let name = format!("natter_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = admin_connection();
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create test database");
         let url = format!("{}/{name}", server_url());
-        Self { name, url }
+        Self {
+            kind: Kind::Postgres { name, url },
+        }
     }
 
-    /// A database with every migration applied, as `natter` would leave it.
+    /// A database of the suite's backend with every migration applied, as `natter`
+    /// would leave it.
     pub fn migrated() -> Self {
         let db = Self::empty();
-        db.connect()
-            .run_pending_migrations(natter_api::db::MIGRATIONS)
-            .expect("apply migrations");
+        match db.connect() {
+            DbConnection::Pg(mut conn) => conn
+                .run_pending_migrations(natter_api::db::PG_MIGRATIONS)
+                .map(drop),
+            DbConnection::Sqlite(mut conn) => conn
+                .run_pending_migrations(natter_api::db::SQLITE_MIGRATIONS)
+                .map(drop),
+        }
+        .expect("apply migrations");
         db
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        match &self.kind {
+            Kind::Postgres { url, .. } | Kind::Sqlite { url, .. } => url,
+        }
     }
 
-    pub fn connect(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("connect to test database")
+    /// A connection of either backend, as natter makes them (SQLite: WAL, foreign
+    /// keys, busy timeout), for SQL that both understand.
+    pub fn connect(&self) -> DbConnection {
+        let url = self.url().parse().expect("a database URL");
+        natter_api::db::establish(&url).expect("connect to test database")
+    }
+
+    /// A PostgreSQL connection, for tests of PostgreSQL itself.
+    pub fn connect_pg(&self) -> PgConnection {
+        PgConnection::establish(self.url()).expect("connect to the PostgreSQL test database")
+    }
+
+    /// Whether a migration of this database's backend is still to be applied.
+    pub fn has_pending_migration(&self) -> bool {
+        match self.connect() {
+            DbConnection::Pg(mut conn) => conn.has_pending_migration(natter_api::db::PG_MIGRATIONS),
+            DbConnection::Sqlite(mut conn) => {
+                conn.has_pending_migration(natter_api::db::SQLITE_MIGRATIONS)
+            }
+        }
+        .expect("read applied migrations")
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        let Kind::Postgres { name, .. } = &self.kind else {
+            return; // the temporary directory goes with it
+        };
         let mut admin = admin_connection();
-        if let Err(error) = diesel::sql_query(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
+        if let Err(error) =
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
         {
-            eprintln!("could not drop test database {}: {error}", self.name);
+            eprintln!("could not drop test database {name}: {error}");
         }
     }
 }
@@ -163,12 +261,32 @@ impl TestApp {
         Self::spawn_on(db, SpawnOptions::default()).await
     }
 
-    async fn spawn_on(db: Arc<TestDb>, options: SpawnOptions) -> Self {
+    /// Kills the process and waits until it is gone (its SQLite lock with it).
+    pub async fn stop(mut self) -> Arc<TestDb> {
+        let _ = self.child.kill().await;
+        self.db.clone()
+    }
+
+    /// `natter` with no DATABASE_URL and NATTER_DATA_DIR=`dir`, as a person would
+    /// first run it.
+    pub async fn spawn_in_data_dir(dir: &Path) -> Self {
+        let mut options = SpawnOptions::default();
+        options
+            .extra_env
+            .push(("NATTER_DATA_DIR".into(), dir.display().to_string()));
+        Self::start(Arc::new(TestDb::sqlite_in(dir)), None, &options).await
+    }
+
+    pub async fn spawn_on(db: Arc<TestDb>, options: SpawnOptions) -> Self {
         let url = match options.database_port {
             Some(port) => with_port(db.url(), port),
             None => db.url().to_owned(),
         };
-        let (child, address, logs) = start_natter(&url, &options).await.expect("natter starts");
+        Self::start(db, Some(&url), &options).await
+    }
+
+    async fn start(db: Arc<TestDb>, url: Option<&str>, options: &SpawnOptions) -> Self {
+        let (child, address, logs) = start_natter(url, options).await.expect("natter starts");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -206,7 +324,7 @@ impl TestApp {
 }
 
 async fn start_natter(
-    database_url: &str,
+    database_url: Option<&str>,
     options: &SpawnOptions,
 ) -> anyhow::Result<(Child, String, Arc<Mutex<Vec<String>>>)> {
     let web_dir = options
@@ -217,7 +335,6 @@ async fn start_natter(
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
         .env("NATTER_LISTEN", "127.0.0.1:0")
         .env("NATTER_WEB_DIR", web_dir)
         .env("NATTER_WORKERS", "2")
@@ -228,6 +345,9 @@ async fn start_natter(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
     let mut child = command.spawn().context("spawn natter")?;
     let logs = Arc::new(Mutex::new(Vec::new()));
     let stdout = child.stdout.take().context("natter stdout")?;
@@ -276,9 +396,19 @@ fn listening_address(line: &str) -> Option<String> {
 pub async fn run_natter_expecting_exit(
     env: &[(&str, &str)],
 ) -> anyhow::Result<(std::process::ExitStatus, String)> {
+    run_natter_command(&[], env).await
+}
+
+/// Runs `natter ARGS` (a command such as `copy-to-postgres`) to completion and
+/// returns its exit status and output.
+pub async fn run_natter_command(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<(std::process::ExitStatus, String)> {
     let output = tokio::time::timeout(
         Duration::from_mins(1),
         Command::new(natter_binary())
+            .args(args)
             .env_clear()
             .env("NATTER_LISTEN", "127.0.0.1:0")
             .envs(env.iter().copied())

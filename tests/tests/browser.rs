@@ -349,14 +349,18 @@ async fn nothing_is_lost_or_doubled_across_a_network_drop_and_a_server_restart()
     browser.wait_gone(r#"[data-testid="pending"]"#).await?;
     browser.wait_for(live).await?;
 
-    // The server restarts (another process on the same database takes the port).
-    let second = first.spawn_node_with(SpawnOptions {
-        web_dir: Some(repo_root().join("dist")),
-        ..SpawnOptions::default()
-    });
-    let second = second.await;
+    // The server restarts (stops, and another process on the same database takes
+    // the port).
     proxy.cut();
-    drop(first);
+    let db = first.stop().await;
+    let second = TestApp::spawn_on(
+        db,
+        SpawnOptions {
+            web_dir: Some(repo_root().join("dist")),
+            ..SpawnOptions::default()
+        },
+    )
+    .await;
     second.send(c, &bob, "while restarting").await;
     proxy.set_upstream(upstream(&second)?);
     proxy.restore();

@@ -14,8 +14,9 @@ async fn seeded() -> (TestApp, Person, i64, Vec<i64>) {
     let c = app.conversation(&alice, "Long", &[&bob]).await;
     // Seeded in bulk: the walk is what is under test, not the sending.
     diesel::sql_query(format!(
-        "INSERT INTO chat_messages (conversation_id, sender_id, content) \
-         SELECT {c}, CASE WHEN n % 2 = 0 THEN {} ELSE {} END, 'message ' || n FROM generate_series(1, {TOTAL}) n",
+        "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < {TOTAL}) \
+         INSERT INTO chat_messages (conversation_id, sender_id, content) \
+         SELECT {c}, CASE WHEN n % 2 = 0 THEN {} ELSE {} END, 'message ' || n FROM numbers",
         alice.id, bob.id
     ))
     .execute(&mut app.db.connect())

@@ -1,9 +1,11 @@
-//! Every rule of the data model lives in PostgreSQL: each is shown by an insert that
-//! the database refuses and one that it accepts, against the migrated schema.
+//! Every rule of the data model lives in the database, PostgreSQL and SQLite alike:
+//! each is shown by an insert that the database refuses and one that it accepts,
+//! against the migrated schema of the suite's backend.
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types::{BigInt, Text};
+use natter_api::db::DbConnection;
 use natter_domain::Nickname;
 use natter_tests::TestDb;
 
@@ -20,27 +22,33 @@ struct Line {
 }
 
 #[derive(QueryableByName)]
+struct SqlitePlanLine {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+#[derive(QueryableByName)]
 struct PlanLine {
     #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
     plan: String,
 }
 
 /// Runs `sql` (ending in `RETURNING id`) and returns the id.
-fn insert(conn: &mut PgConnection, sql: &str) -> i64 {
+fn insert(conn: &mut DbConnection, sql: &str) -> i64 {
     diesel::sql_query(sql)
         .get_result::<Id>(conn)
         .unwrap_or_else(|error| panic!("`{sql}` should succeed: {error}"))
         .id
 }
 
-fn accepted(conn: &mut PgConnection, sql: &str) {
+fn accepted(conn: &mut DbConnection, sql: &str) {
     diesel::sql_query(sql)
         .execute(conn)
         .unwrap_or_else(|error| panic!("`{sql}` should succeed: {error}"));
 }
 
 /// Runs `sql` in a savepoint and returns how the database refused it.
-fn refused(conn: &mut PgConnection, sql: &str) -> DatabaseErrorKind {
+fn refused(conn: &mut DbConnection, sql: &str) -> DatabaseErrorKind {
     let result = conn.transaction(|conn| diesel::sql_query(sql).execute(conn));
     match result {
         Err(Error::DatabaseError(kind, _)) => kind,
@@ -48,7 +56,7 @@ fn refused(conn: &mut PgConnection, sql: &str) -> DatabaseErrorKind {
     }
 }
 
-fn user(conn: &mut PgConnection, nickname: &str) -> i64 {
+fn user(conn: &mut DbConnection, nickname: &str) -> i64 {
     let nick = Nickname::parse(nickname).expect("valid nickname");
     insert(
         conn,
@@ -71,7 +79,7 @@ struct Fixture {
     emoji: i64,
 }
 
-fn fixture(conn: &mut PgConnection) -> Fixture {
+fn fixture(conn: &mut DbConnection) -> Fixture {
     let alice = user(conn, "Alice");
     let bob = user(conn, "Bob");
     let conversation = insert(
@@ -188,7 +196,7 @@ fn sessions_belong_to_a_user_and_expire_after_creation() {
     assert_eq!(
         refused(
             conn,
-            "INSERT INTO auth_sessions (user_id, expires_at) VALUES (999999, now() + interval '1 day')"
+            "INSERT INTO auth_sessions (user_id, expires_at) VALUES (999999, '2999-01-01 00:00:00')"
         ),
         DatabaseErrorKind::ForeignKeyViolation
     );
@@ -196,7 +204,7 @@ fn sessions_belong_to_a_user_and_expire_after_creation() {
         refused(
             conn,
             &format!(
-                "INSERT INTO auth_sessions (user_id, expires_at) VALUES ({alice}, (now() AT TIME ZONE 'UTC') - interval '1 second')"
+                "INSERT INTO auth_sessions (user_id, expires_at) VALUES ({alice}, '2000-01-01 00:00:00')"
             )
         ),
         DatabaseErrorKind::CheckViolation
@@ -211,7 +219,7 @@ fn sessions_belong_to_a_user_and_expire_after_creation() {
     accepted(
         conn,
         &format!(
-            "INSERT INTO auth_sessions (user_id, expires_at) VALUES ({alice}, (now() AT TIME ZONE 'UTC') + interval '30 days')"
+            "INSERT INTO auth_sessions (user_id, expires_at) VALUES ({alice}, '2999-01-01 00:00:00')"
         ),
     );
 }
@@ -558,20 +566,42 @@ fn history_pages_use_the_keyset_index() {
     let db = TestDb::migrated();
     let conn = &mut db.connect();
     let f = fixture(conn);
-    accepted(conn, "SET enable_seqscan = off");
-    let plan: Vec<PlanLine> = diesel::sql_query(format!(
-        "EXPLAIN SELECT id FROM chat_messages WHERE conversation_id = {} AND id < 1000 ORDER BY id DESC LIMIT 50",
+    let query = format!(
+        "SELECT id FROM chat_messages WHERE conversation_id = {} AND id < 1000 ORDER BY id DESC LIMIT 50",
         f.conversation
-    ))
-    .load(conn)
-    .expect("explain");
-    let plan = plan
-        .into_iter()
-        .map(|l| l.plan)
-        .collect::<Vec<_>>()
-        .join("\n");
+    );
+    let (plan, index) = match conn {
+        DbConnection::Pg(pg) => {
+            accepted_pg(pg, "SET enable_seqscan = off");
+            let plan: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN {query}"))
+                .load(pg)
+                .expect("explain");
+            (
+                plan.into_iter().map(|l| l.plan).collect::<Vec<_>>(),
+                "chat_messages_conversation_id_unique",
+            )
+        }
+        DbConnection::Sqlite(sqlite) => {
+            let plan: Vec<SqlitePlanLine> =
+                diesel::sql_query(format!("EXPLAIN QUERY PLAN {query}"))
+                    .load(sqlite)
+                    .expect("explain");
+            // SQLite names a UNIQUE constraint's index itself.
+            (
+                plan.into_iter().map(|l| l.detail).collect::<Vec<_>>(),
+                "INDEX sqlite_autoindex_chat_messages",
+            )
+        }
+    };
+    let plan = plan.join("\n");
     assert!(
-        plan.contains("chat_messages_conversation_id_unique"),
+        plan.contains(index),
         "history should walk the (conversation_id, id) index:\n{plan}"
     );
+}
+
+fn accepted_pg(conn: &mut PgConnection, sql: &str) {
+    diesel::sql_query(sql)
+        .execute(conn)
+        .unwrap_or_else(|error| panic!("`{sql}` should succeed: {error}"));
 }

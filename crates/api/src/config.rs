@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -15,13 +15,20 @@ use clap::{Parser, ValueEnum};
     about = "Natter: a self-hosted, real-time team messenger"
 )]
 pub struct Config {
-    /// PostgreSQL to store everything in.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/natter"
-    )]
-    pub database_url: DatabaseUrl,
+    /// Without a command, natter serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Where everything is stored: `postgres://…` for PostgreSQL (several nodes may
+    /// share it), or `sqlite://PATH` for a SQLite file (one node). Without it, a SQLite
+    /// file in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Where natter keeps its SQLite database when DATABASE_URL is not set (created on
+    /// first start).
+    #[arg(long, env = "NATTER_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 
     /// Address and port to serve on; port 0 picks a free one.
     #[arg(long, env = "NATTER_LISTEN", default_value = "127.0.0.1:8080")]
@@ -58,20 +65,44 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Copy everything from the SQLite database (DATABASE_URL, or the one in the data
+    /// directory) into an empty PostgreSQL database, and check the counts. Stop natter
+    /// first; afterwards start it with DATABASE_URL set to the PostgreSQL database.
+    CopyToPostgres {
+        /// The PostgreSQL database to fill, e.g. postgres://natter@db/natter. Its schema
+        /// is created if needed; it must hold no people, conversations or messages.
+        #[arg(long)]
+        to: DatabaseUrl,
+    },
+}
+
+impl Config {
+    /// The database to use: DATABASE_URL, else the SQLite file in the data directory.
+    pub fn database(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(self.data_dir.join("natter.sqlite3")))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
     Json,
 }
 
-/// A database URL whose password never reaches a log line.
-#[derive(Clone)]
-pub struct DatabaseUrl(String);
+/// Which database, chosen by the URL's scheme. A PostgreSQL password never reaches
+/// a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
 
 impl DatabaseUrl {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+    pub const SCHEMES: &str = "postgres://, postgresql:// or sqlite://";
 }
 
 impl FromStr for DatabaseUrl {
@@ -79,25 +110,36 @@ impl FromStr for DatabaseUrl {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err("must be a postgres:// or postgresql:// URL".to_owned())
+            return Ok(Self::Postgres(s.to_owned()));
         }
+        // sqlite://relative/path, sqlite:///absolute/path, or sqlite:path.
+        let path = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+            .ok_or_else(|| format!("must start with {}", Self::SCHEMES))?;
+        if path.is_empty() || path.starts_with(':') || path.contains('?') {
+            return Err("sqlite:// must be followed by the path of a database file".to_owned());
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
     }
 }
 
 impl fmt::Display for DatabaseUrl {
     /// The URL with any password replaced by `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return f.write_str(&self.0);
+        let url = match self {
+            Self::Postgres(url) => url,
+            Self::Sqlite(path) => return write!(f, "sqlite://{}", path.display()),
+        };
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return f.write_str(url);
         };
         match rest.rsplit_once('@') {
             Some((credentials, host)) => match credentials.split_once(':') {
                 Some((user, _password)) => write!(f, "{scheme}://{user}:***@{host}"),
-                None => f.write_str(&self.0),
+                None => f.write_str(url),
             },
-            None => f.write_str(&self.0),
+            None => f.write_str(url),
         }
     }
 }
@@ -176,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_urls_name_a_file() {
+        let parse = |s: &str| s.parse::<DatabaseUrl>();
+        assert_eq!(
+            parse("sqlite://data/natter.sqlite3"),
+            Ok(DatabaseUrl::Sqlite("data/natter.sqlite3".into()))
+        );
+        assert_eq!(
+            parse("sqlite:///var/lib/natter/db"),
+            Ok(DatabaseUrl::Sqlite("/var/lib/natter/db".into()))
+        );
+        assert_eq!(parse("sqlite:x.db"), Ok(DatabaseUrl::Sqlite("x.db".into())));
+        assert!(parse("sqlite://").is_err());
+        assert!(parse("sqlite::memory:").is_err());
+        assert_eq!(
+            parse("sqlite://a.db").expect("valid").to_string(),
+            "sqlite://a.db"
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
@@ -190,6 +252,12 @@ mod tests {
     fn defaults_work_on_a_developer_machine() {
         let config = Config::try_parse_from(["natter"]).expect("defaults parse");
         assert_eq!(config.listen.port(), 8080);
+        if config.database_url.is_none() {
+            assert_eq!(
+                config.database(),
+                DatabaseUrl::Sqlite("data/natter.sqlite3".into())
+            );
+        }
         assert_eq!(config.db_timeout, Duration::from_secs(3));
     }
 }

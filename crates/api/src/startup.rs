@@ -5,14 +5,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
 use crate::auth::TokenKeys;
-use crate::config::Config;
+use crate::config::{Config, DatabaseUrl};
 use crate::live::{self, Hub};
 use crate::{db, routes, web_client};
 
@@ -22,10 +22,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to PostgreSQL, applies migrations, binds the listener and starts
-    /// serving. Fails with the cause when the database is unreachable.
+    /// Opens the database (PostgreSQL, or the SQLite file), applies migrations, binds
+    /// the listener and starts serving. Fails with the cause when the database is
+    /// unreachable.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let url = config.database_url.clone();
+        let database = config.database();
+        if let DatabaseUrl::Sqlite(path) = &database {
+            tracing::info!(
+                path = %path.display(),
+                "storing everything in SQLite (one node; set DATABASE_URL=postgres://… to use PostgreSQL)"
+            );
+        }
+        let url = database.clone();
         let (pool_size, timeout) = (config.db_pool_size, config.db_timeout);
         let pool = actix_web::rt::task::spawn_blocking(move || {
             db::connect_and_migrate(&url, pool_size, timeout)
@@ -39,11 +47,9 @@ impl Application {
                 let pool = pool.clone();
                 actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<String> {
                     let mut conn = pool.get()?;
-                    Ok(db::settings::get_or_init(
-                        &mut conn,
-                        "token_signing_key",
-                        random_secret,
-                    )?)
+                    Ok(pool.write_blocking(&mut conn, |conn| {
+                        db::settings::get_or_init(conn, "token_signing_key", random_secret)
+                    })?)
                 })
                 .await
                 .context("token key task failed")??
@@ -57,11 +63,7 @@ impl Application {
         ));
 
         let hub = Arc::new(Hub::default());
-        live::start(
-            config.database_url.clone(),
-            config.event_retention,
-            hub.clone(),
-        );
+        live::start(pool.clone(), config.event_retention, hub.clone());
         let hub = web::Data::new(hub);
 
         let listener = TcpListener::bind(config.listen)
@@ -80,7 +82,15 @@ impl Application {
                 .into_utoipa_app()
                 .service(routes::api_scope())
                 .split_for_parts();
-            app.service(web_client.service())
+            // The client's files go out compressed (the wasm shrinks to about a
+            // third): precompressed where the build made siblings, else on the fly.
+            // Not the API, since a compressing encoder would hold back SSE frames.
+            app.service(
+                web::scope("")
+                    .wrap(middleware::Compress::default())
+                    .configure(|config| web_client.precompressed_routes(config))
+                    .service(web_client.service()),
+            )
         })
         .listen(listener)?;
         // Open event streams would hold a graceful shutdown for its whole timeout;
@@ -90,7 +100,7 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.run();
-        tracing::info!(database = %config.database_url, "listening on http://{address}");
+        tracing::info!(%database, "listening on http://{address}");
         Ok(Self { address, server })
     }
 

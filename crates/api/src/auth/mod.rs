@@ -10,7 +10,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use natter_domain::{ErrorCode, SessionId, UserId};
 
-use crate::db::{self, PgPool};
+use crate::db::{self, Db};
 use crate::error::ApiError;
 
 pub mod password;
@@ -42,7 +42,7 @@ impl FromRequest for CurrentUser {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = credentials(request);
         let keys = request.app_data::<web::Data<TokenKeys>>().cloned();
-        let pool = request.app_data::<web::Data<PgPool>>().cloned();
+        let pool = request.app_data::<web::Data<Db>>().cloned();
         Box::pin(async move {
             let token = token?;
             let (Some(keys), Some(pool)) = (keys, pool) else {
@@ -51,7 +51,7 @@ impl FromRequest for CurrentUser {
                 )));
             };
             let claims = keys.verify(&token).ok_or_else(ApiError::unauthenticated)?;
-            let user = db::run(&pool, move |conn| {
+            let user = db::read(&pool, move |conn| {
                 Ok(db::users::session_user(conn, claims)?)
             })
             .await?

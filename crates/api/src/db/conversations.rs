@@ -13,7 +13,7 @@ use natter_domain::{
 };
 
 use crate::db::models::{ConversationRow, MemberRow, NewConversation, NewMember, UserRow};
-use crate::db::{events, users};
+use crate::db::{DbConnection, events, per_backend, users};
 use crate::error::ApiError;
 use crate::schema::{auth_users, chat_conversation_members, chat_conversations};
 
@@ -23,7 +23,7 @@ pub fn utc(at: NaiveDateTime) -> chrono::DateTime<Utc> {
 
 /// The caller's membership, or 404: to a non-member the conversation does not exist.
 pub fn require_member(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     conversation_id: ConversationId,
     user_id: UserId,
 ) -> Result<MemberRow, ApiError> {
@@ -37,7 +37,7 @@ pub fn require_member(
 
 /// Like [`require_member`], and the caller must be the owner (403 otherwise).
 pub fn require_owner(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     conversation_id: ConversationId,
     user_id: UserId,
 ) -> Result<MemberRow, ApiError> {
@@ -51,7 +51,7 @@ pub fn require_owner(
     }
 }
 
-fn row(conn: &mut PgConnection, id: ConversationId) -> QueryResult<ConversationRow> {
+fn row(conn: &mut DbConnection, id: ConversationId) -> QueryResult<ConversationRow> {
     chat_conversations::table
         .find(id.get())
         .select(ConversationRow::as_select())
@@ -60,7 +60,7 @@ fn row(conn: &mut PgConnection, id: ConversationId) -> QueryResult<ConversationR
 
 /// Members of the given conversations with their people, by conversation.
 fn members_of(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     ids: &[i64],
 ) -> QueryResult<HashMap<i64, Vec<(MemberRow, UserRow)>>> {
     let rows: Vec<(MemberRow, UserRow)> = chat_conversation_members::table
@@ -107,7 +107,7 @@ fn to_conversation(row: &ConversationRow, members: &[(MemberRow, UserRow)]) -> C
 
 /// One conversation with its members (the caller must be one).
 pub fn show(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
 ) -> Result<Conversation, ApiError> {
@@ -115,7 +115,7 @@ pub fn show(
     load(conn, id)
 }
 
-fn load(conn: &mut PgConnection, id: ConversationId) -> Result<Conversation, ApiError> {
+fn load(conn: &mut DbConnection, id: ConversationId) -> Result<Conversation, ApiError> {
     let row = row(conn, id)?;
     let members = members_of(conn, &[id.get()])?
         .remove(&id.get())
@@ -126,7 +126,7 @@ fn load(conn: &mut PgConnection, id: ConversationId) -> Result<Conversation, Api
 /// Starts a conversation owned by `creator` with the given others. Duplicates and the
 /// creator's own id among `member_ids` are ignored; at least one other person is needed.
 pub fn create(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     creator: UserId,
     title: &ConversationTitle,
     member_ids: &[UserId],
@@ -168,9 +168,10 @@ pub fn create(
             user_id,
             owner: false,
         }));
-        diesel::insert_into(chat_conversation_members::table)
+        // A multi-row insert is written differently per backend.
+        per_backend!(conn, c => diesel::insert_into(chat_conversation_members::table)
             .values(&rows)
-            .execute(conn)?;
+            .execute(c))?;
         let conversation = load(conn, ConversationId(id))?;
         let summary = summary_without_messages(&conversation);
         events::append(
@@ -220,7 +221,7 @@ struct Unread {
 
 /// My conversations, most recent activity first, each with its last message and my
 /// unread count (messages from others after my watermark).
-pub fn list_for(conn: &mut PgConnection, me: UserId) -> Result<Vec<ConversationSummary>, ApiError> {
+pub fn list_for(conn: &mut DbConnection, me: UserId) -> Result<Vec<ConversationSummary>, ApiError> {
     let rows: Vec<ConversationRow> = chat_conversations::table
         .inner_join(chat_conversation_members::table)
         .filter(chat_conversation_members::user_id.eq(me.get()))
@@ -232,14 +233,17 @@ pub fn list_for(conn: &mut PgConnection, me: UserId) -> Result<Vec<ConversationS
         .load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let mut members = members_of(conn, &ids)?;
+    // Each conversation's newest message: one index probe per conversation of mine.
     let last: HashMap<i64, LastMessage> = diesel::sql_query(
-        "SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.id, m.sender_id, \
-                u.nickname AS sender_nickname, m.content, m.created_at \
-           FROM chat_messages m JOIN auth_users u ON u.id = m.sender_id \
-          WHERE m.conversation_id = ANY($1) \
-          ORDER BY m.conversation_id, m.id DESC",
+        "SELECT m.conversation_id, m.id, m.sender_id, u.nickname AS sender_nickname, \
+                m.content, m.created_at \
+           FROM chat_conversation_members mine \
+           JOIN chat_messages m ON m.id = (SELECT max(l.id) FROM chat_messages l \
+                                            WHERE l.conversation_id = mine.conversation_id) \
+           JOIN auth_users u ON u.id = m.sender_id \
+          WHERE mine.user_id = $1",
     )
-    .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
+    .bind::<BigInt, _>(me.get())
     .load::<LastMessage>(conn)?
     .into_iter()
     .map(|message| (message.conversation_id, message))
@@ -280,7 +284,7 @@ pub fn list_for(conn: &mut PgConnection, me: UserId) -> Result<Vec<ConversationS
 }
 
 pub fn rename(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
     title: &ConversationTitle,
@@ -308,7 +312,7 @@ pub fn rename(
 
 /// Closes the conversation; closing it again changes nothing.
 pub fn close(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
 ) -> Result<Conversation, ApiError> {
@@ -339,7 +343,7 @@ pub fn close(
 
 /// Adds a person (owner only); adding a member again changes nothing.
 pub fn add_member(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
     new_member: UserId,
@@ -350,14 +354,15 @@ pub fn add_member(
             "user_id",
             ValidationError::UnknownUser(new_member.get()),
         ))?;
-        let added = diesel::insert_into(chat_conversation_members::table)
-            .values(NewMember {
-                conversation_id: id.get(),
-                user_id: new_member.get(),
-                owner: false,
-            })
+        let member = NewMember {
+            conversation_id: id.get(),
+            user_id: new_member.get(),
+            owner: false,
+        };
+        let added = per_backend!(conn, c => diesel::insert_into(chat_conversation_members::table)
+            .values(&member)
             .on_conflict_do_nothing()
-            .execute(conn)?;
+            .execute(c))?;
         let conversation = load(conn, id)?;
         if added > 0 {
             let member = to_member(
@@ -399,7 +404,7 @@ pub fn add_member(
 /// The owner removes someone, or a member leaves (`target == caller`). The owner must
 /// hand over ownership before leaving.
 pub fn remove_member(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
     target: UserId,
@@ -439,7 +444,7 @@ pub fn remove_member(
 
 /// Hands ownership to another member (owner only).
 pub fn transfer_ownership(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
     new_owner: UserId,
@@ -482,7 +487,7 @@ pub fn transfer_ownership(
 }
 
 /// The conversations `user` is a member of.
-pub fn ids_of(conn: &mut PgConnection, user: UserId) -> QueryResult<Vec<i64>> {
+pub fn ids_of(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<i64>> {
     chat_conversation_members::table
         .filter(chat_conversation_members::user_id.eq(user.get()))
         .select(chat_conversation_members::conversation_id)

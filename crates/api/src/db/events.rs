@@ -1,11 +1,12 @@
 //! The event log, written in the same transaction as the change it describes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 use natter_domain::event::Event;
 
+use crate::db::DbConnection;
 use crate::db::models::NewEvent;
 use crate::schema::{chat_conversations, chat_events};
 
@@ -13,8 +14,11 @@ use crate::schema::{chat_conversations, chat_events};
 /// RETURNING` takes the conversation row's lock until commit, so a conversation's
 /// events commit in position order and a reader never sees a gap being filled later.
 /// `subject` names a person the event concerns who may not be a member (any more).
+///
+/// On SQLite the event also gets its stream position here: writers run one at a
+/// time, so positions are taken in commit order and no stamper is needed.
 pub fn append(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     conversation_id: i64,
     subject: Option<i64>,
     event: &Event,
@@ -29,6 +33,10 @@ pub fn append(
         .and_then(serde_json::Value::as_str)
         .unwrap_or("unknown")
         .to_owned();
+    let position = match conn {
+        DbConnection::Pg(_) => None,
+        DbConnection::Sqlite(_) => Some(head(conn)? + 1),
+    };
     diesel::insert_into(chat_events::table)
         .values(NewEvent {
             conversation_id,
@@ -36,14 +44,15 @@ pub fn append(
             kind: &kind,
             subject_user_id: subject,
             payload: &payload,
+            position,
         })
         .execute(conn)?;
-    WROTE_EVENTS.store(true, Ordering::Release);
     Ok(())
 }
 
-/// A process-wide hint that this node wrote events, so its stamper runs at once
-/// instead of at its next tick. Only a wake-up: the table is the truth.
+/// A process-wide hint that this node committed a write (set by [`crate::db::write`]),
+/// so its stamper and reader run at once instead of at their next tick. Only a
+/// wake-up: the table is the truth.
 pub static WROTE_EVENTS: AtomicBool = AtomicBool::new(false);
 
 /// The advisory lock that makes one stamper run at a time across all nodes.
@@ -58,8 +67,12 @@ struct Count {
 /// Gives committed, unstamped events their stream positions (see the migration
 /// `event_positions` for why this is gapless) and wakes every node with one NOTIFY.
 /// Returns how many were stamped and how many wait for older transactions to end,
-/// or `None` when another node holds the stamper lock.
-pub fn stamp(conn: &mut PgConnection) -> QueryResult<Option<(i64, i64)>> {
+/// or `None` when another node holds the stamper lock. SQLite's events are stamped
+/// as they are written (see [`append`]).
+pub fn stamp(conn: &mut DbConnection) -> QueryResult<Option<(i64, i64)>> {
+    let DbConnection::Pg(conn) = conn else {
+        return Ok(Some((0, 0)));
+    };
     conn.transaction(|conn| {
         let locked: bool = diesel::select(diesel::dsl::sql::<Bool>(&format!(
             "pg_try_advisory_xact_lock({STAMPER_LOCK})"
@@ -92,7 +105,7 @@ pub fn stamp(conn: &mut PgConnection) -> QueryResult<Option<(i64, i64)>> {
 
 /// A stamped event as the stream reads it.
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = chat_events, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = chat_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct StampedEvent {
     #[diesel(select_expression = chat_events::position.assume_not_null())]
     pub position: i64,
@@ -103,7 +116,7 @@ pub struct StampedEvent {
 }
 
 /// Stamped events after `position`, in position order.
-pub fn after(conn: &mut PgConnection, position: i64, limit: i64) -> QueryResult<Vec<StampedEvent>> {
+pub fn after(conn: &mut DbConnection, position: i64, limit: i64) -> QueryResult<Vec<StampedEvent>> {
     chat_events::table
         .filter(chat_events::position.gt(position))
         .order(chat_events::position.asc())
@@ -113,7 +126,7 @@ pub fn after(conn: &mut PgConnection, position: i64, limit: i64) -> QueryResult<
 }
 
 /// The newest stamped position (0 when there is none).
-pub fn head(conn: &mut PgConnection) -> QueryResult<i64> {
+pub fn head(conn: &mut DbConnection) -> QueryResult<i64> {
     chat_events::table
         .select(diesel::dsl::max(chat_events::position))
         .get_result::<Option<i64>>(conn)
@@ -122,7 +135,7 @@ pub fn head(conn: &mut PgConnection) -> QueryResult<i64> {
 
 /// Deletes stamped events older than `retention`, always keeping the newest one so
 /// that positions keep counting from it; returns how many.
-pub fn prune(conn: &mut PgConnection, retention: std::time::Duration) -> QueryResult<usize> {
+pub fn prune(conn: &mut DbConnection, retention: std::time::Duration) -> QueryResult<usize> {
     let newest = head(conn)?;
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
     let cutoff = crate::db::users::now()
@@ -137,7 +150,7 @@ pub fn prune(conn: &mut PgConnection, retention: std::time::Duration) -> QueryRe
 }
 
 /// The oldest position still in the log, if any.
-pub fn oldest(conn: &mut PgConnection) -> QueryResult<Option<i64>> {
+pub fn oldest(conn: &mut DbConnection) -> QueryResult<Option<i64>> {
     chat_events::table
         .select(diesel::dsl::min(chat_events::position))
         .get_result(conn)

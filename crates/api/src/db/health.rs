@@ -1,4 +1,6 @@
 use diesel::prelude::*;
+
+use crate::db::DbConnection;
 use diesel::sql_types::Integer;
 
 #[derive(QueryableByName)]
@@ -7,8 +9,8 @@ struct One {
     one: i32,
 }
 
-/// A round trip to PostgreSQL.
-pub fn ping(conn: &mut PgConnection) -> QueryResult<bool> {
+/// A round trip to the database.
+pub fn ping(conn: &mut DbConnection) -> QueryResult<bool> {
     let row: One = diesel::sql_query("SELECT 1 AS one").get_result(conn)?;
     Ok(row.one == 1)
 }

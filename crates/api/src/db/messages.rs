@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, Text, Timestamp};
 use natter_domain::api::{Message, MessagePage, ReactionSummary, SeenEntry, User, Watermark};
 use natter_domain::event::Event;
 use natter_domain::{
@@ -14,7 +14,7 @@ use natter_domain::{
 
 use crate::db::conversations::{require_member, utc};
 use crate::db::models::{EmojiRow, MemberRow, MessageRow, NewMessage, UserRow};
-use crate::db::{events, users};
+use crate::db::{DbConnection, events, per_backend, users};
 use crate::error::ApiError;
 use crate::schema::{
     auth_users, chat_conversation_members, chat_conversations, chat_emojis, chat_message_reactions,
@@ -31,13 +31,16 @@ fn closed() -> ApiError {
     )
 }
 
-fn ensure_open(conn: &mut PgConnection, conversation_id: i64) -> Result<(), ApiError> {
-    // FOR UPDATE: a send or reaction and a concurrent close are ordered by this lock.
-    let closed_at: Option<NaiveDateTime> = chat_conversations::table
+fn ensure_open(conn: &mut DbConnection, conversation_id: i64) -> Result<(), ApiError> {
+    let query = chat_conversations::table
         .find(conversation_id)
-        .select(chat_conversations::closed_at)
-        .for_update()
-        .first(conn)?;
+        .select(chat_conversations::closed_at);
+    // A send or reaction and a concurrent close are ordered by a row lock on
+    // PostgreSQL; SQLite runs one writer at a time anyway.
+    let closed_at: Option<NaiveDateTime> = match conn {
+        DbConnection::Pg(pg) => query.for_update().first(pg)?,
+        DbConnection::Sqlite(sqlite) => query.first(sqlite)?,
+    };
     if closed_at.is_some() {
         Err(closed())
     } else {
@@ -47,7 +50,7 @@ fn ensure_open(conn: &mut PgConnection, conversation_id: i64) -> Result<(), ApiE
 
 /// A message the caller may see (a member of its conversation), or 404.
 fn visible_message(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: MessageId,
     caller: UserId,
 ) -> Result<(MessageRow, MemberRow), ApiError> {
@@ -80,7 +83,7 @@ fn bare_message(row: &MessageRow, sender: &UserRow) -> Message {
 /// Sends a message. With a `client_id` already used by this sender in this
 /// conversation, returns that message instead (`false`: nothing new was written).
 pub fn send(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     conversation: ConversationId,
     sender: UserId,
     body: &MessageBody,
@@ -90,7 +93,7 @@ pub fn send(
     conn.transaction(|conn| {
         require_member(conn, conversation, sender)?;
         let sender_row = users::by_id(conn, sender)?.ok_or(ApiError::NotFound)?;
-        let find_existing = |conn: &mut PgConnection, client_id: &str| {
+        let find_existing = |conn: &mut DbConnection, client_id: &str| {
             chat_messages::table
                 .filter(chat_messages::conversation_id.eq(conversation.get()))
                 .filter(chat_messages::sender_id.eq(sender.get()))
@@ -105,13 +108,14 @@ pub fn send(
             return Ok((with_details(conn, &existing, &sender_row, sender)?, false));
         }
         ensure_open(conn, conversation.get())?;
-        let inserted = diesel::insert_into(chat_messages::table)
-            .values(NewMessage {
-                conversation_id: conversation.get(),
-                sender_id: sender.get(),
-                content: body.as_str(),
-                client_id: client_id.as_deref(),
-            })
+        let new = NewMessage {
+            conversation_id: conversation.get(),
+            sender_id: sender.get(),
+            content: body.as_str(),
+            client_id: client_id.as_deref(),
+        };
+        let inserted = per_backend!(conn, c => diesel::insert_into(chat_messages::table)
+            .values(&new)
             .on_conflict((
                 chat_messages::conversation_id,
                 chat_messages::sender_id,
@@ -119,8 +123,8 @@ pub fn send(
             ))
             .do_nothing()
             .returning(MessageRow::as_returning())
-            .get_result(conn)
-            .optional()?;
+            .get_result(c)
+            .optional())?;
         let Some(row) = inserted else {
             // A concurrent send with the same client_id committed first.
             let existing = find_existing(conn, client_id.as_deref().unwrap_or_default())?
@@ -144,7 +148,7 @@ pub fn send(
 }
 
 fn with_details(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     row: &MessageRow,
     sender: &UserRow,
     caller: UserId,
@@ -162,7 +166,7 @@ fn with_details(
 /// A page of history, oldest first within the page. Keyset pagination on the
 /// (conversation_id, id) index: every page costs the same at any depth.
 pub fn history(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     conversation: ConversationId,
     caller: UserId,
     before: Option<MessageId>,
@@ -195,17 +199,13 @@ pub fn history(
         rows.reverse();
         rows
     };
-    let exists = |conn: &mut PgConnection, older_than: Option<i64>, newer_than: Option<i64>| {
-        let mut query = chat_messages::table
+    let exists = |conn: &mut DbConnection, older_than: Option<i64>, newer_than: Option<i64>| {
+        // Ids are positive: the absent bound is no bound.
+        let query = chat_messages::table
             .filter(chat_messages::conversation_id.eq(conversation.get()))
-            .select(chat_messages::id)
-            .into_boxed();
-        if let Some(id) = older_than {
-            query = query.filter(chat_messages::id.lt(id));
-        }
-        if let Some(id) = newer_than {
-            query = query.filter(chat_messages::id.gt(id));
-        }
+            .filter(chat_messages::id.lt(older_than.unwrap_or(i64::MAX)))
+            .filter(chat_messages::id.gt(newer_than.unwrap_or(0)))
+            .select(chat_messages::id);
         diesel::select(diesel::dsl::exists(query)).get_result::<bool>(conn)
     };
     let (has_older, has_newer) = match (rows.first(), rows.last()) {
@@ -262,7 +262,7 @@ struct SeenLine {
 
 /// Fills in reactions and seen-by for messages of one conversation.
 fn attach_details(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     conversation: ConversationId,
     caller: UserId,
     messages: &mut [Message],
@@ -273,17 +273,19 @@ fn attach_details(
     ) else {
         return Ok(());
     };
-    let ids: Vec<i64> = messages.iter().map(|m| m.id.get()).collect();
+    // A page is a contiguous run of its conversation's messages, so its reactions
+    // are those between its first and last message.
     let reactions = diesel::sql_query(
         "SELECT r.message_id, e.key, e.unicode, u.id AS user_id, u.nickname \
            FROM chat_message_reactions r \
            JOIN chat_emojis e ON e.id = r.emoji_id \
            JOIN auth_users u ON u.id = r.user_id \
-          WHERE r.conversation_id = $1 AND r.message_id = ANY($2) \
+          WHERE r.conversation_id = $1 AND r.message_id BETWEEN $2 AND $3 \
           ORDER BY r.message_id, e.id, r.created_at, r.id",
     )
     .bind::<BigInt, _>(conversation.get())
-    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<BigInt, _>(min)
+    .bind::<BigInt, _>(max)
     .load::<ReactionLine>(conn)?;
     let mut by_message: HashMap<i64, Vec<ReactionSummary>> = HashMap::new();
     for line in reactions {
@@ -377,7 +379,7 @@ fn attach_details(
 
 /// Who has seen a message and when each first did (members other than its sender).
 pub fn seen_by(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: MessageId,
     caller: UserId,
 ) -> Result<Vec<SeenEntry>, ApiError> {
@@ -389,20 +391,27 @@ pub fn seen_by(
 
 /// Moves my watermark up to `up_to` (never backwards) and records when.
 pub fn mark_seen(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     conversation: ConversationId,
     caller: UserId,
     up_to: MessageId,
 ) -> Result<Watermark, ApiError> {
     conn.transaction(|conn| {
-        // Lock my membership row so that concurrent marks from several tabs queue up.
-        let member: MemberRow = chat_conversation_members::table
-            .find((conversation.get(), caller.get()))
-            .select(MemberRow::as_select())
-            .for_update()
-            .first(conn)
-            .optional()?
-            .ok_or(ApiError::NotFound)?;
+        // Lock my membership row so that concurrent marks from several tabs queue up
+        // (SQLite's single writer queues them already).
+        let query = chat_conversation_members::table.find((conversation.get(), caller.get()));
+        let member: MemberRow = match conn {
+            DbConnection::Pg(pg) => query
+                .select(MemberRow::as_select())
+                .for_update()
+                .first(pg)
+                .optional()?,
+            DbConnection::Sqlite(sqlite) => query
+                .select(MemberRow::as_select())
+                .first(sqlite)
+                .optional()?,
+        }
+        .ok_or(ApiError::NotFound)?;
         let belongs = diesel::select(diesel::dsl::exists(
             chat_messages::table
                 .filter(chat_messages::conversation_id.eq(conversation.get()))
@@ -461,7 +470,7 @@ pub fn mark_seen(
     })
 }
 
-fn emoji(conn: &mut PgConnection, key: &EmojiKey) -> Result<EmojiRow, ApiError> {
+fn emoji(conn: &mut DbConnection, key: &EmojiKey) -> Result<EmojiRow, ApiError> {
     chat_emojis::table
         .filter(chat_emojis::key.eq(key.as_str()))
         .select(EmojiRow::as_select())
@@ -473,7 +482,7 @@ fn emoji(conn: &mut PgConnection, key: &EmojiKey) -> Result<EmojiRow, ApiError> 
 /// Adds (`true`) or removes (`false`) my reaction; doing it twice changes nothing.
 /// Answers the message's reactions afterwards.
 pub fn react(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     id: MessageId,
     caller: UserId,
     key: &EmojiKey,
@@ -484,15 +493,16 @@ pub fn react(
         let emoji = emoji(conn, key)?;
         ensure_open(conn, message.conversation_id)?;
         let changed = if add {
-            diesel::insert_into(chat_message_reactions::table)
-                .values((
-                    chat_message_reactions::conversation_id.eq(message.conversation_id),
-                    chat_message_reactions::message_id.eq(message.id),
-                    chat_message_reactions::user_id.eq(caller.get()),
-                    chat_message_reactions::emoji_id.eq(emoji.id),
-                ))
+            let reaction = (
+                chat_message_reactions::conversation_id.eq(message.conversation_id),
+                chat_message_reactions::message_id.eq(message.id),
+                chat_message_reactions::user_id.eq(caller.get()),
+                chat_message_reactions::emoji_id.eq(emoji.id),
+            );
+            per_backend!(conn, c => diesel::insert_into(chat_message_reactions::table)
+                .values(reaction)
                 .on_conflict_do_nothing()
-                .execute(conn)?
+                .execute(c))?
         } else {
             diesel::delete(
                 chat_message_reactions::table

@@ -9,7 +9,7 @@ use crate::schema::{
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = auth_users, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = auth_users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct UserRow {
     pub id: i64,
     pub nickname: String,
@@ -25,7 +25,7 @@ pub struct NewUser<'a> {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = auth_sessions, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = auth_sessions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct SessionRow {
     pub id: i64,
     pub user_id: i64,
@@ -42,7 +42,7 @@ pub struct NewSession {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
-#[diesel(table_name = chat_conversations, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = chat_conversations, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct ConversationRow {
     pub id: i64,
     pub title: String,
@@ -59,7 +59,7 @@ pub struct NewConversation<'a> {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = chat_conversation_members, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = chat_conversation_members, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct MemberRow {
     pub conversation_id: i64,
     pub user_id: i64,
@@ -76,7 +76,7 @@ pub struct NewMember {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = chat_messages, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = chat_messages, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct MessageRow {
     pub id: i64,
     pub conversation_id: i64,
@@ -96,7 +96,7 @@ pub struct NewMessage<'a> {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = chat_emojis, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = chat_emojis, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct EmojiRow {
     pub id: i64,
     pub key: String,
@@ -111,4 +111,6 @@ pub struct NewEvent<'a> {
     pub kind: &'a str,
     pub subject_user_id: Option<i64>,
     pub payload: &'a str,
+    /// Set at once on SQLite; PostgreSQL's stamper sets it after commit.
+    pub position: Option<i64>,
 }

@@ -8,6 +8,7 @@ use natter_domain::{Nickname, SessionId, UserId};
 
 use crate::auth::token::TokenClaims;
 use crate::db::models::{NewSession, NewUser, SessionRow, UserRow};
+use crate::db::{DbConnection, per_backend};
 use crate::schema::{auth_login_failures, auth_sessions, auth_users};
 
 /// The current time at the database's precision (microseconds), so that what an
@@ -26,19 +27,20 @@ pub fn to_user(row: &UserRow) -> User {
 /// `Ok(None)` when the nickname (in any letter case or width) is taken.
 #[tracing::instrument(skip_all)]
 pub fn create(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     nickname: &Nickname,
     password_hash: &str,
 ) -> QueryResult<Option<UserRow>> {
     let key = nickname.canonical();
-    let inserted = diesel::insert_into(auth_users::table)
-        .values(NewUser {
-            nickname: nickname.as_str(),
-            nickname_key: &key,
-            password_hash,
-        })
+    let new = NewUser {
+        nickname: nickname.as_str(),
+        nickname_key: &key,
+        password_hash,
+    };
+    let inserted = per_backend!(conn, c => diesel::insert_into(auth_users::table)
+        .values(&new)
         .returning(UserRow::as_returning())
-        .get_result(conn);
+        .get_result(c));
     match inserted {
         Ok(row) => Ok(Some(row)),
         Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
@@ -46,7 +48,7 @@ pub fn create(
     }
 }
 
-pub fn by_nickname_key(conn: &mut PgConnection, key: &str) -> QueryResult<Option<UserRow>> {
+pub fn by_nickname_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<UserRow>> {
     auth_users::table
         .filter(auth_users::nickname_key.eq(key))
         .select(UserRow::as_select())
@@ -54,7 +56,7 @@ pub fn by_nickname_key(conn: &mut PgConnection, key: &str) -> QueryResult<Option
         .optional()
 }
 
-pub fn by_id(conn: &mut PgConnection, id: UserId) -> QueryResult<Option<UserRow>> {
+pub fn by_id(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<UserRow>> {
     auth_users::table
         .find(id.get())
         .select(UserRow::as_select())
@@ -63,7 +65,7 @@ pub fn by_id(conn: &mut PgConnection, id: UserId) -> QueryResult<Option<UserRow>
 }
 
 /// People whose nickname key starts with `prefix_key`, by nickname.
-pub fn search(conn: &mut PgConnection, prefix_key: &str, limit: i64) -> QueryResult<Vec<UserRow>> {
+pub fn search(conn: &mut DbConnection, prefix_key: &str, limit: i64) -> QueryResult<Vec<UserRow>> {
     let escaped = prefix_key
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -77,7 +79,7 @@ pub fn search(conn: &mut PgConnection, prefix_key: &str, limit: i64) -> QueryRes
 }
 
 /// Of `ids`, those that name a registered person.
-pub fn existing(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
+pub fn existing(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
     auth_users::table
         .filter(auth_users::id.eq_any(ids))
         .select(auth_users::id)
@@ -85,23 +87,24 @@ pub fn existing(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
 }
 
 pub fn start_session(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     user_id: i64,
     lifetime: chrono::Duration,
 ) -> QueryResult<SessionRow> {
     let created_at = now();
-    diesel::insert_into(auth_sessions::table)
-        .values(NewSession {
-            user_id,
-            created_at,
-            expires_at: created_at + lifetime,
-        })
+    let new = NewSession {
+        user_id,
+        created_at,
+        expires_at: created_at + lifetime,
+    };
+    per_backend!(conn, c => diesel::insert_into(auth_sessions::table)
+        .values(&new)
         .returning(SessionRow::as_returning())
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// The person a token speaks for, if its session is neither revoked nor expired.
-pub fn session_user(conn: &mut PgConnection, claims: TokenClaims) -> QueryResult<Option<UserRow>> {
+pub fn session_user(conn: &mut DbConnection, claims: TokenClaims) -> QueryResult<Option<UserRow>> {
     auth_sessions::table
         .inner_join(auth_users::table)
         .filter(auth_sessions::id.eq(claims.session_id.get()))
@@ -113,23 +116,27 @@ pub fn session_user(conn: &mut PgConnection, claims: TokenClaims) -> QueryResult
         .optional()
 }
 
-pub fn revoke_session(conn: &mut PgConnection, session: SessionId) -> QueryResult<usize> {
+pub fn revoke_session(conn: &mut DbConnection, session: SessionId) -> QueryResult<usize> {
     diesel::update(auth_sessions::table.find(session.get()))
         .filter(auth_sessions::revoked_at.is_null())
         .set(auth_sessions::revoked_at.eq(now()))
         .execute(conn)
 }
 
-/// Tells every node that `session` is revoked (after the revocation committed).
-pub fn announce_revoked(conn: &mut PgConnection, session: SessionId) -> QueryResult<usize> {
-    diesel::sql_query("SELECT pg_notify('natter_revoked', $1)")
-        .bind::<diesel::sql_types::Text, _>(session.get().to_string())
-        .execute(conn)
+/// Tells every other node that `session` is revoked (after the revocation
+/// committed). On SQLite there is no other node.
+pub fn announce_revoked(conn: &mut DbConnection, session: SessionId) -> QueryResult<()> {
+    if let DbConnection::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_notify('natter_revoked', $1)")
+            .bind::<diesel::sql_types::Text, _>(session.get().to_string())
+            .execute(pg)?;
+    }
+    Ok(())
 }
 
 /// Failed logins for a nickname key within the window.
 pub fn recent_failures(
-    conn: &mut PgConnection,
+    conn: &mut DbConnection,
     key: &str,
     window: chrono::Duration,
 ) -> QueryResult<i64> {
@@ -140,13 +147,13 @@ pub fn recent_failures(
         .get_result(conn)
 }
 
-pub fn record_failure(conn: &mut PgConnection, key: &str) -> QueryResult<usize> {
+pub fn record_failure(conn: &mut DbConnection, key: &str) -> QueryResult<usize> {
     diesel::insert_into(auth_login_failures::table)
         .values(auth_login_failures::nickname_key.eq(key))
         .execute(conn)
 }
 
-pub fn clear_failures(conn: &mut PgConnection, key: &str) -> QueryResult<usize> {
+pub fn clear_failures(conn: &mut DbConnection, key: &str) -> QueryResult<usize> {
     diesel::delete(auth_login_failures::table.filter(auth_login_failures::nickname_key.eq(key)))
         .execute(conn)
 }

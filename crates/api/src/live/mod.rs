@@ -12,8 +12,8 @@ use diesel::prelude::*;
 use natter_domain::event::Event;
 use tokio::sync::mpsc;
 
-use crate::config::DatabaseUrl;
 use crate::db::events::{self, StampedEvent, WROTE_EVENTS};
+use crate::db::{Db, DbConnection};
 
 /// Events a stream may hold before it is judged too slow and closed (it then resumes
 /// from its cursor): memory per stream stays bounded.
@@ -178,12 +178,12 @@ impl Hub {
 }
 
 /// Starts this node's stamper and listener thread.
-pub fn start(url: DatabaseUrl, retention: Duration, hub: Arc<Hub>) {
+pub fn start(db: Db, retention: Duration, hub: Arc<Hub>) {
     let spawned = std::thread::Builder::new()
         .name("natter-events".into())
         .spawn(move || {
             loop {
-                if let Err(error) = listen(&url, retention, &hub) {
+                if let Err(error) = listen(&db, retention, &hub) {
                     tracing::warn!(%error, "event listener lost its database connection; reconnecting");
                 }
                 std::thread::sleep(Duration::from_millis(500));
@@ -203,10 +203,14 @@ const TICK: Duration = Duration::from_millis(200);
 /// While events wait for an older transaction, try again this soon.
 const RETRY: Duration = Duration::from_millis(10);
 
-fn listen(url: &DatabaseUrl, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
-    let mut conn = PgConnection::establish(url.expose())?;
-    diesel::sql_query("LISTEN natter_events").execute(&mut conn)?;
-    diesel::sql_query("LISTEN natter_revoked").execute(&mut conn)?;
+/// On PostgreSQL, NOTIFY from any node's stamper wakes the reader; on SQLite (one
+/// node) this node's own writes do.
+fn listen(db: &Db, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
+    let mut conn = db.establish()?;
+    if let DbConnection::Pg(pg) = &mut conn {
+        diesel::sql_query("LISTEN natter_events").execute(pg)?;
+        diesel::sql_query("LISTEN natter_revoked").execute(pg)?;
+    }
     if hub.delivered() == 0 {
         // A fresh node starts at the head: streams replay what they missed themselves.
         hub.delivered
@@ -218,21 +222,25 @@ fn listen(url: &DatabaseUrl, retention: Duration, hub: &Hub) -> anyhow::Result<(
     let prune_every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_mins(10));
     let mut next_prune = Instant::now();
     loop {
-        for notification in conn.notifications_iter() {
-            let notification = notification?;
-            match notification.channel.as_str() {
-                "natter_events" => next_read = Instant::now(),
-                "natter_revoked" => {
-                    if let Ok(session) = notification.payload.parse() {
-                        hub.revoke_session(session);
+        if let DbConnection::Pg(pg) = &mut conn {
+            for notification in pg.notifications_iter() {
+                let notification = notification?;
+                match notification.channel.as_str() {
+                    "natter_events" => next_read = Instant::now(),
+                    "natter_revoked" => {
+                        if let Ok(session) = notification.payload.parse() {
+                            hub.revoke_session(session);
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         let now = Instant::now();
         if WROTE_EVENTS.swap(false, Ordering::AcqRel) {
             next_stamp = now;
+            // SQLite's events are stamped as written: read them now.
+            next_read = now;
         }
         if now >= next_stamp {
             next_stamp = match events::stamp(&mut conn)? {
@@ -257,7 +265,7 @@ fn listen(url: &DatabaseUrl, retention: Duration, hub: &Hub) -> anyhow::Result<(
             next_read = now + TICK;
         }
         if now >= next_prune {
-            let pruned = events::prune(&mut conn, retention)?;
+            let pruned = db.write_blocking(&mut conn, |conn| events::prune(conn, retention))?;
             if pruned > 0 {
                 tracing::info!(pruned, "pruned events past retention");
             }

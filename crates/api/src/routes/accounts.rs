@@ -8,7 +8,7 @@ use natter_domain::{ErrorBody, ErrorCode, Nickname, SessionId, UserId};
 use crate::auth::{self, CurrentUser, TokenKeys, password};
 use crate::db::conversations::utc;
 use crate::db::models::UserRow;
-use crate::db::{self, PgPool, users};
+use crate::db::{self, Db, users};
 use crate::error::ApiError;
 use crate::extract::Json;
 
@@ -22,13 +22,13 @@ const SEARCH_LIMIT: i64 = 20;
 /// Starts a session for `user` and answers with the token, also set as a cookie.
 async fn signed_in(
     request: &HttpRequest,
-    pool: &PgPool,
+    pool: &Db,
     keys: &TokenKeys,
     user: UserRow,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user.id;
-    let session = db::run(pool, move |conn| {
+    let session = db::write(pool, move |conn| {
         Ok(users::start_session(conn, user_id, SESSION_LIFETIME)?)
     })
     .await?;
@@ -63,7 +63,7 @@ async fn signed_in(
 #[post("/users")]
 pub async fn register(
     request: HttpRequest,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     keys: web::Data<TokenKeys>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -71,7 +71,7 @@ pub async fn register(
     let hash = web::block(move || password::hash(&password))
         .await
         .map_err(|error| ApiError::Internal(error.into()))??;
-    let user = db::run(&pool, move |conn| {
+    let user = db::write(&pool, move |conn| {
         Ok(users::create(conn, &nickname, &hash)?)
     })
     .await?
@@ -104,7 +104,7 @@ pub async fn register(
 #[post("/sessions")]
 pub async fn login(
     request: HttpRequest,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     keys: web::Data<TokenKeys>,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -113,7 +113,7 @@ pub async fn login(
     let key =
         Nickname::parse(&nickname).map_or_else(|_| nickname.to_lowercase(), |n| n.canonical());
     let lookup_key = key.clone();
-    let (failures, user) = db::run(&pool, move |conn| {
+    let (failures, user) = db::read(&pool, move |conn| {
         let failures = users::recent_failures(conn, &lookup_key, LOGIN_WINDOW)?;
         Ok((failures, users::by_nickname_key(conn, &lookup_key)?))
     })
@@ -136,7 +136,7 @@ pub async fn login(
     .map_err(|error| ApiError::Internal(error.into()))?;
     match user {
         Some(user) if matches => {
-            db::run(&pool, move |conn| Ok(users::clear_failures(conn, &key)?)).await?;
+            db::write(&pool, move |conn| Ok(users::clear_failures(conn, &key)?)).await?;
             signed_in(
                 &request,
                 &pool,
@@ -147,7 +147,7 @@ pub async fn login(
             .await
         }
         _ => {
-            db::run(&pool, move |conn| Ok(users::record_failure(conn, &key)?)).await?;
+            db::write(&pool, move |conn| Ok(users::record_failure(conn, &key)?)).await?;
             Err(ApiError::coded(
                 ErrorCode::InvalidCredentials,
                 "wrong nickname or password",
@@ -168,14 +168,14 @@ pub async fn login(
 #[delete("/sessions/current")]
 pub async fn logout(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     hub: web::Data<std::sync::Arc<crate::live::Hub>>,
 ) -> Result<HttpResponse, ApiError> {
     let session = user.session_id;
-    db::run(&pool, move |conn| Ok(users::revoke_session(conn, session)?)).await?;
+    db::write(&pool, move |conn| Ok(users::revoke_session(conn, session)?)).await?;
     // Open streams of this session end at once, on this node and (by NOTIFY) on all.
     hub.revoke_session(session.get());
-    db::run(&pool, move |conn| {
+    db::write(&pool, move |conn| {
         Ok(users::announce_revoked(conn, session)?)
     })
     .await?;
@@ -215,7 +215,7 @@ pub async fn me(user: CurrentUser) -> web::Json<User> {
 #[get("/users")]
 pub async fn search_users(
     _user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     query: web::Query<UserSearchQuery>,
 ) -> Result<web::Json<Vec<User>>, ApiError> {
     let q = query.into_inner().q;
@@ -225,7 +225,7 @@ pub async fn search_users(
     if prefix.is_empty() {
         return Ok(web::Json(Vec::new()));
     }
-    let found = db::run(&pool, move |conn| {
+    let found = db::read(&pool, move |conn| {
         Ok(users::search(conn, &prefix, SEARCH_LIMIT)?)
     })
     .await?;

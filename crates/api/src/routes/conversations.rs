@@ -8,7 +8,7 @@ use natter_domain::api::{
 use natter_domain::{ConversationId, ErrorBody, UserId};
 
 use crate::auth::CurrentUser;
-use crate::db::{self, PgPool, conversations};
+use crate::db::{self, Db, conversations};
 use crate::error::ApiError;
 use crate::extract::Json;
 
@@ -24,10 +24,10 @@ use crate::extract::Json;
 #[get("/conversations")]
 pub async fn list_conversations(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
 ) -> Result<web::Json<Vec<ConversationSummary>>, ApiError> {
     let me = user.id;
-    db::run(&pool, move |conn| conversations::list_for(conn, me))
+    db::read(&pool, move |conn| conversations::list_for(conn, me))
         .await
         .map(web::Json)
 }
@@ -47,12 +47,12 @@ pub async fn list_conversations(
 #[post("/conversations")]
 pub async fn create_conversation(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     body: Json<CreateConversationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let title = body.0.validate()?;
     let (me, member_ids) = (user.id, body.0.member_ids);
-    let conversation = db::run(&pool, move |conn| {
+    let conversation = db::write(&pool, move |conn| {
         conversations::create(conn, me, &title, &member_ids)
     })
     .await?;
@@ -73,11 +73,11 @@ pub async fn create_conversation(
 #[get("/conversations/{id}")]
 pub async fn show_conversation(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me) = (id.into_inner(), user.id);
-    db::run(&pool, move |conn| conversations::show(conn, id, me))
+    db::read(&pool, move |conn| conversations::show(conn, id, me))
         .await
         .map(web::Json)
 }
@@ -100,13 +100,13 @@ pub async fn show_conversation(
 #[patch("/conversations/{id}")]
 pub async fn rename_conversation(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<RenameConversationRequest>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let title = body.0.validate()?;
     let (id, me) = (id.into_inner(), user.id);
-    db::run(&pool, move |conn| {
+    db::write(&pool, move |conn| {
         conversations::rename(conn, id, me, &title)
     })
     .await
@@ -128,11 +128,11 @@ pub async fn rename_conversation(
 #[post("/conversations/{id}/close")]
 pub async fn close_conversation(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me) = (id.into_inner(), user.id);
-    db::run(&pool, move |conn| conversations::close(conn, id, me))
+    db::write(&pool, move |conn| conversations::close(conn, id, me))
         .await
         .map(web::Json)
 }
@@ -155,12 +155,12 @@ pub async fn close_conversation(
 #[post("/conversations/{id}/members")]
 pub async fn add_member(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<UserRef>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me, new_member) = (id.into_inner(), user.id, body.0.user_id);
-    db::run(&pool, move |conn| {
+    db::write(&pool, move |conn| {
         conversations::add_member(conn, id, me, new_member)
     })
     .await
@@ -186,11 +186,11 @@ pub async fn add_member(
 #[delete("/conversations/{id}/members/{user_id}")]
 pub async fn remove_member(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     path: web::Path<(ConversationId, UserId)>,
 ) -> Result<HttpResponse, ApiError> {
     let ((id, target), me) = (path.into_inner(), user.id);
-    db::run(&pool, move |conn| {
+    db::write(&pool, move |conn| {
         conversations::remove_member(conn, id, me, target)
     })
     .await?;
@@ -215,12 +215,12 @@ pub async fn remove_member(
 #[put("/conversations/{id}/owner")]
 pub async fn transfer_ownership(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<UserRef>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me, new_owner) = (id.into_inner(), user.id, body.0.user_id);
-    db::run(&pool, move |conn| {
+    db::write(&pool, move |conn| {
         conversations::transfer_ownership(conn, id, me, new_owner)
     })
     .await

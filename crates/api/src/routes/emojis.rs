@@ -3,7 +3,7 @@ use natter_domain::ErrorBody;
 use natter_domain::api::Emoji;
 
 use crate::auth::CurrentUser;
-use crate::db::{self, PgPool, emojis};
+use crate::db::{self, Db, emojis};
 use crate::error::ApiError;
 
 /// The emojis people can react with.
@@ -18,9 +18,9 @@ use crate::error::ApiError;
 #[get("/emojis")]
 pub async fn list_emojis(
     _user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
 ) -> Result<web::Json<Vec<Emoji>>, ApiError> {
-    let rows = db::run(&pool, |conn| Ok(emojis::all(conn)?)).await?;
+    let rows = db::read(&pool, |conn| Ok(emojis::all(conn)?)).await?;
     Ok(web::Json(
         rows.into_iter()
             .map(|row| Emoji {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::CurrentUser;
 use crate::db::events::StampedEvent;
-use crate::db::{self, PgPool, conversations, events};
+use crate::db::{self, Db, conversations, events};
 use crate::error::ApiError;
 use crate::live::{Hub, Visibility};
 
@@ -55,7 +55,7 @@ pub async fn event_stream(
     request: HttpRequest,
     query: web::Query<StreamQuery>,
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     hub: web::Data<Arc<Hub>>,
 ) -> Result<impl Responder, ApiError> {
     let resume_from: Option<i64> = request
@@ -65,7 +65,7 @@ pub async fn event_stream(
         .and_then(|value| value.trim().parse().ok())
         .or(query.last_event_id);
     let me = user.id;
-    let (mine, head, oldest) = db::run(&pool, move |conn| {
+    let (mine, head, oldest) = db::read(&pool, move |conn| {
         Ok((
             conversations::ids_of(conn, me)?,
             events::head(conn)?,
@@ -113,7 +113,7 @@ pub async fn event_stream(
 
 /// Replays from the log after `cursor`, then forwards live events, never one twice.
 async fn forward(
-    pool: &PgPool,
+    pool: &Db,
     mut cursor: i64,
     mut visibility: Visibility,
     mut live: mpsc::Receiver<Arc<StampedEvent>>,
@@ -121,7 +121,7 @@ async fn forward(
 ) {
     loop {
         let from = cursor;
-        let Ok(batch) = db::run(pool, move |conn| {
+        let Ok(batch) = db::read(pool, move |conn| {
             Ok(events::after(conn, from, REPLAY_BATCH)?)
         })
         .await

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, get, web};
 use natter_domain::api::{ComponentStatus, Health};
 
-use crate::db::{self, PgPool};
+use crate::db::{self, Db};
 
 /// Liveness with a database round trip: 200 when PostgreSQL answers, 503 otherwise.
 #[utoipa::path(
@@ -12,8 +12,8 @@ use crate::db::{self, PgPool};
     )
 )]
 #[get("/health")]
-pub async fn health(pool: web::Data<PgPool>) -> HttpResponse {
-    let database = match db::run(&pool, |conn| Ok(db::health::ping(conn)?)).await {
+pub async fn health(pool: web::Data<Db>) -> HttpResponse {
+    let database = match db::read(&pool, |conn| Ok(db::health::ping(conn)?)).await {
         Ok(true) => ComponentStatus::Ok,
         Ok(false) => ComponentStatus::Unavailable,
         Err(error) => {

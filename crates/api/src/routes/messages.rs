@@ -8,7 +8,7 @@ use natter_domain::api::{
 use natter_domain::{ConversationId, EmojiKey, ErrorBody, MessageId, ValidationError};
 
 use crate::auth::CurrentUser;
-use crate::db::{self, PgPool, messages};
+use crate::db::{self, Db, messages};
 use crate::error::ApiError;
 use crate::extract::Json;
 
@@ -28,7 +28,7 @@ use crate::extract::Json;
 #[get("/conversations/{id}/messages")]
 pub async fn message_history(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
     query: web::Query<HistoryQuery>,
 ) -> Result<web::Json<MessagePage>, ApiError> {
@@ -53,7 +53,7 @@ pub async fn message_history(
         });
     }
     let (id, me) = (id.into_inner(), user.id);
-    db::run(&pool, move |conn| {
+    db::read(&pool, move |conn| {
         messages::history(conn, id, me, before, after, limit)
     })
     .await
@@ -80,13 +80,13 @@ pub async fn message_history(
 #[post("/conversations/{id}/messages")]
 pub async fn send_message(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (content, client_id) = body.0.validate()?;
     let (id, me) = (id.into_inner(), user.id);
-    let (message, created) = db::run(&pool, move |conn| {
+    let (message, created) = db::write(&pool, move |conn| {
         messages::send(conn, id, me, &content, client_id)
     })
     .await?;
@@ -113,12 +113,12 @@ pub async fn send_message(
 #[post("/conversations/{id}/seen")]
 pub async fn mark_seen(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<MarkSeenRequest>,
 ) -> Result<web::Json<Watermark>, ApiError> {
     let (id, me, up_to) = (id.into_inner(), user.id, body.0.up_to_message_id);
-    db::run(&pool, move |conn| messages::mark_seen(conn, id, me, up_to))
+    db::write(&pool, move |conn| messages::mark_seen(conn, id, me, up_to))
         .await
         .map(web::Json)
 }
@@ -137,18 +137,18 @@ pub async fn mark_seen(
 #[get("/messages/{id}/seen")]
 pub async fn seen_by(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     id: web::Path<MessageId>,
 ) -> Result<web::Json<Vec<SeenEntry>>, ApiError> {
     let (id, me) = (id.into_inner(), user.id);
-    db::run(&pool, move |conn| messages::seen_by(conn, id, me))
+    db::read(&pool, move |conn| messages::seen_by(conn, id, me))
         .await
         .map(web::Json)
 }
 
 async fn react(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     path: web::Path<(MessageId, String)>,
     add: bool,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
@@ -156,7 +156,7 @@ async fn react(
     // An emoji key that cannot exist names nothing: 404 like an unknown one.
     let key = EmojiKey::parse(&key).map_err(|_| ApiError::NotFound)?;
     let me = user.id;
-    db::run(&pool, move |conn| messages::react(conn, id, me, &key, add))
+    db::write(&pool, move |conn| messages::react(conn, id, me, &key, add))
         .await
         .map(web::Json)
 }
@@ -179,7 +179,7 @@ async fn react(
 #[put("/messages/{id}/reactions/{emoji_key}")]
 pub async fn add_reaction(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     path: web::Path<(MessageId, String)>,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
     react(user, pool, path, true).await
@@ -203,7 +203,7 @@ pub async fn add_reaction(
 #[delete("/messages/{id}/reactions/{emoji_key}")]
 pub async fn remove_reaction(
     user: CurrentUser,
-    pool: web::Data<PgPool>,
+    pool: web::Data<Db>,
     path: web::Path<(MessageId, String)>,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
     react(user, pool, path, false).await

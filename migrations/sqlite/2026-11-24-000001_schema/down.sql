@@ -1,0 +1,11 @@
+DROP TABLE natter_settings;
+DROP TABLE chat_events;
+DROP TABLE chat_seen_messages;
+DROP TABLE chat_message_reactions;
+DROP TABLE chat_emojis;
+DROP TABLE chat_conversation_members;
+DROP TABLE chat_messages;
+DROP TABLE chat_conversations;
+DROP TABLE auth_login_failures;
+DROP TABLE auth_sessions;
+DROP TABLE auth_users;
