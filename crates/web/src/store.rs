@@ -19,7 +19,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
 use crate::api::{self, ApiError};
-use crate::util::{new_client_id, sleep};
+use crate::util::{after_layout, new_client_id, performance_mark, sleep};
 
 /// Every event name the server sends, since `EventSource` dispatches named events
 /// only to listeners of that name.
@@ -242,6 +242,8 @@ impl Store {
                         self.seen_requested.try_update_value(BTreeMap::clear);
                         self.load_error.try_set(None);
                         self.ready.try_set(true);
+                        // Drawn once the browser has laid the list out.
+                        after_layout(|| performance_mark("natter:conversations-shown"));
                         break;
                     }
                     Err(error)

@@ -39,6 +39,14 @@ pub fn new_client_id() -> ClientId {
     ClientId::from_uuid(uuid::Builder::from_random_bytes(bytes).into_uuid())
 }
 
+/// Names a moment on the page's performance timeline (`performance.mark`), where
+/// `natter-bench web` reads how long a first load took.
+pub fn performance_mark(name: &str) {
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark(name);
+    }
+}
+
 /// Whether the page is on screen (not a background tab or a minimised window).
 pub fn page_visible() -> bool {
     web_sys::window()

@@ -1,0 +1,165 @@
+//! Scenario `latency`: members hold event streams (spread over the given nodes) while
+//! one member sends messages at a fixed rate through the first node; prints
+//! send-to-delivery latency over every delivery.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::Value;
+
+use crate::people::{Person, register, run_tag, send, start_conversation};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Base URLs of the natter nodes (streams are spread over them; sends go to the first).
+    #[arg(long = "node", required = true)]
+    nodes: Vec<String>,
+    /// Members of the conversation, each with an open stream.
+    #[arg(long, default_value_t = 10)]
+    members: usize,
+    /// Messages to send.
+    #[arg(long, default_value_t = 200)]
+    messages: usize,
+    /// Messages per second.
+    #[arg(long, default_value_t = 100)]
+    rate: u64,
+}
+
+/// Registers `members` people and a conversation of all of them.
+async fn setup(
+    client: &reqwest::Client,
+    first: &str,
+    members: usize,
+) -> anyhow::Result<(Vec<Person>, i64)> {
+    let run = run_tag();
+    let mut people = Vec::new();
+    for i in 0..members {
+        people.push(register(client, first, &format!("b{run}_{i}")).await?);
+    }
+    let others: Vec<i64> = people[1..].iter().map(|p| p.id).collect();
+    let conversation = start_conversation(client, first, &people[0], &others, "bench").await?;
+    Ok((people, conversation))
+}
+
+type Sent = Arc<Mutex<HashMap<i64, Instant>>>;
+
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.members < 2 {
+        bail!("--members must be at least 2");
+    }
+    let client = reqwest::Client::new();
+    let first = &args.nodes[0];
+    let (people, conversation) = setup(&client, first, args.members).await?;
+
+    let sent: Sent = Arc::default();
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let expected = args.messages * args.members;
+    let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut streams = Vec::new();
+    for (i, person) in people.iter().enumerate() {
+        let node = args.nodes[i % args.nodes.len()].clone();
+        let response = client
+            .get(format!("{node}/api/events"))
+            .bearer_auth(&person.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        let (sent, histogram, delivered) = (sent.clone(), histogram.clone(), delivered.clone());
+        streams.push(tokio::spawn(async move {
+            let mut events = response.bytes_stream().eventsource();
+            while let Some(Ok(event)) = events.next().await {
+                if event.event != "message_created" {
+                    continue;
+                }
+                let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
+                    continue;
+                };
+                let Some(id) = data["message"]["id"].as_i64() else {
+                    continue;
+                };
+                let at = sent.lock().ok().and_then(|s| s.get(&id).copied());
+                if let (Some(at), Ok(mut h)) = (at, histogram.lock()) {
+                    let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    let _ = h.record(micros.max(1));
+                }
+                delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    // Let every stream register before sending.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let interval = Duration::from_micros(1_000_000 / args.rate.max(1));
+    let mut ticker = tokio::time::interval(interval);
+    let cpu = crate::cpu::Sample::now();
+    let started = Instant::now();
+    for i in 0..args.messages {
+        ticker.tick().await;
+        // The clock starts before the request: latency includes the send itself.
+        let before = Instant::now();
+        let id = send(
+            &client,
+            first,
+            &people[0],
+            conversation,
+            &format!("bench {i}"),
+        )
+        .await?;
+        if let Ok(mut s) = sent.lock() {
+            s.insert(id, before);
+        }
+    }
+    let sending = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while delivered.load(std::sync::atomic::Ordering::Relaxed) < expected
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivering = started.elapsed();
+    let cpu = cpu.report_since();
+    for stream in streams {
+        stream.abort();
+    }
+    let got = delivered.load(std::sync::atomic::Ordering::Relaxed);
+    let h = histogram
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock"))?;
+    println!(
+        "latency: nodes={} members={} messages={} rate={}/s sent_in={:.2}s deliveries={got}/{expected} lost={}",
+        args.nodes.len(),
+        args.members,
+        args.messages,
+        args.rate,
+        sending.as_secs_f64(),
+        expected.saturating_sub(got)
+    );
+    #[allow(clippy::cast_precision_loss)] // microseconds to milliseconds for printing
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "send-to-delivery ms: p50={:.2} p90={:.2} p99={:.2} max={:.2}",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(1.0)
+    );
+    #[allow(clippy::cast_precision_loss)] // a count over seconds, for printing
+    let per_second = got as f64 / delivering.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "deliveries: {got} in {:.2}s = {per_second:.0}/s (first send to last delivery)",
+        delivering.as_secs_f64()
+    );
+    println!("{cpu}");
+    if got < expected {
+        bail!("{} deliveries lost", expected - got);
+    }
+    Ok(())
+}
