@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use natter_tests::{SpawnOptions, TestApp, natter_binary, repo_root};
+use natter_tests::{SpawnOptions, TestApp, natter_binary, repo_root, skip_unless_postgres};
 
 /// natter-bench, built beside `natter` (scripts/test.sh builds both).
 fn bench_binary() -> PathBuf {
@@ -101,5 +101,84 @@ async fn the_web_scenario_runs() {
     .await;
     assert!(out.contains("_bg.wasm"), "{out}");
     assert!(out.contains("load 1: conversation list shown at"), "{out}");
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_streams_scenario_runs() {
+    let app = TestApp::spawn().await;
+    let pid = app.pid().expect("natter runs").to_string();
+    let out = bench(&[
+        "streams",
+        "--node",
+        &app.address,
+        "--streams",
+        "50",
+        "--people",
+        "3",
+        "--natter-pid",
+        &pid,
+        "--hold",
+        "0",
+    ])
+    .await;
+    assert!(
+        out.contains("streams: 50/50 open over 1 source address(es)"),
+        "{out}"
+    );
+    assert!(out.contains("KiB RSS per stream"), "{out}");
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_storm_scenario_runs() {
+    let app = TestApp::spawn().await;
+    let out = bench(&[
+        "storm",
+        "--node",
+        &app.address,
+        "--streams",
+        "40",
+        "--people",
+        "4",
+        "--conversation-size",
+        "2",
+        "--rate",
+        "20",
+        "--window",
+        "1",
+    ])
+    .await;
+    assert!(
+        out.contains("storm: 40/40 streams reconnected within 1s"),
+        "{out}"
+    );
+    assert!(out.contains(", lost=0, doubled=0"), "{out}");
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_history_scenario_runs() {
+    if skip_unless_postgres("the history scenario seeds PostgreSQL") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let out = bench(&[
+        "history",
+        "--node",
+        &app.address,
+        "--database",
+        app.db.url(),
+        "--messages",
+        "1000",
+        "--pages",
+        "5",
+    ])
+    .await;
+    assert!(out.contains("history: seeded 1000 messages"), "{out}");
+    assert!(
+        out.contains("page of 50 at the oldest depth, 5 reads"),
+        "{out}"
+    );
     assert_eq!(app.internal_errors(), Vec::<String>::new());
 }

@@ -99,8 +99,12 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
+        let files = raise_open_file_limit();
+        // Each worker may hold as many connections as there are descriptors, rather
+        // than actix's default of 25,000: idle streams cost little else.
+        server = server.max_connections(usize::try_from(files).unwrap_or(usize::MAX));
         let server = server.run();
-        tracing::info!(%database, "listening on http://{address}");
+        tracing::info!(%database, open_files = files, "listening on http://{address}");
         Ok(Self { address, server })
     }
 
@@ -116,6 +120,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Every open event stream is a socket: raise the soft open-file limit to the hard
+/// one, as most servers do. Answers the limit in force.
+fn raise_open_file_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot raise the open-file limit");
+        rlimit::Resource::NOFILE
+            .get()
+            .map_or(1_024, |(soft, _)| soft)
+    })
 }
 
 /// 48 random bytes as hex: the token signing key when none is configured.

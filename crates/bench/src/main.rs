@@ -4,10 +4,14 @@
 #![allow(clippy::print_stdout)] // printing numbers is what this tool is for
 
 mod cpu;
+mod history;
 mod latency;
+mod net;
 mod people;
 mod pg;
 mod send;
+mod storm;
+mod streams;
 mod web;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +29,12 @@ enum Scenario {
     Latency(latency::Args),
     /// Durable sends: concurrent senders as fast as the server answers.
     Send(send::Args),
+    /// Idle event streams held open: how many, and memory per stream.
+    Streams(streams::Args),
+    /// A long history seeded in PostgreSQL: page reads at the newest, middle and oldest.
+    History(history::Args),
+    /// Open streams drop and reconnect with Last-Event-ID while messages flow.
+    Storm(storm::Args),
     /// The web client's first load: bytes on the wire and time to the conversation list.
     Web(web::Args),
 }
@@ -36,6 +46,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.scenario {
         Scenario::Latency(args) => latency::run(args).await,
         Scenario::Send(args) => send::run(args).await,
+        Scenario::Streams(args) => streams::run(args).await,
+        Scenario::History(args) => history::run(args).await,
+        Scenario::Storm(args) => storm::run(args).await,
         Scenario::Web(args) => web::run(args).await,
     }
 }
