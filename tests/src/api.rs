@@ -130,15 +130,20 @@ impl TestApp {
 
     /// Counts rows of a table directly in the database.
     pub fn count(&self, table: &str) -> i64 {
+        self.number(&format!("SELECT count(*) AS n FROM {table}"))
+    }
+
+    /// The number a query answers in its column `n`.
+    pub fn number(&self, sql: &str) -> i64 {
         use diesel::prelude::*;
         #[derive(QueryableByName)]
-        struct Count {
+        struct Number {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result::<Count>(&mut self.db.connect())
-            .expect("count")
+        diesel::sql_query(sql)
+            .get_result::<Number>(&mut self.db.connect())
+            .expect("a number")
             .n
     }
 }

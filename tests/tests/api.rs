@@ -465,3 +465,48 @@ async fn send_history_react_and_seen() {
         "one row per watermark move"
     );
 }
+
+#[tokio::test]
+async fn a_send_retried_concurrently_is_stored_once_and_event_numbers_stay_gapless() {
+    let app = TestApp::spawn().await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let c = app.conversation(&alice, "Retries", &[&bob]).await;
+    let body = json!({"content": "once", "client_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"});
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/conversations/{c}/messages")))
+            .bearer_auth(&alice.token)
+            .json(&body);
+        sends.spawn(async move {
+            let reply = request.send().await.expect("send");
+            let status = reply.status();
+            let body: serde_json::Value = reply.json().await.expect("json");
+            (status, body["id"].as_i64().expect("id"))
+        });
+    }
+    let replies = sends.join_all().await;
+    let created = replies
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{replies:?}");
+    assert!(
+        replies.iter().all(|(_, id)| *id == replies[0].1),
+        "{replies:?}"
+    );
+    app.send(c, &bob, "after").await;
+    assert_eq!(app.count("chat_messages"), 2);
+    // Each event took the conversation's next number, none skipped.
+    let counter = app.number(&format!(
+        "SELECT last_event_seq AS n FROM chat_conversations WHERE id = {c}"
+    ));
+    let events = app.number(&format!(
+        "SELECT count(*) AS n FROM chat_events WHERE conversation_id = {c}"
+    ));
+    let highest = app.number(&format!(
+        "SELECT max(seq) AS n FROM chat_events WHERE conversation_id = {c}"
+    ));
+    assert_eq!((events, highest), (counter, counter));
+}

@@ -27,6 +27,18 @@ pub fn append(
         .set(chat_conversations::last_event_seq.eq(chat_conversations::last_event_seq + 1))
         .returning(chat_conversations::last_event_seq)
         .get_result(conn)?;
+    append_numbered(conn, conversation_id, seq, subject, event)
+}
+
+/// Like [`append`], for a caller that already took `seq`, the conversation's next
+/// event number, in this transaction.
+pub fn append_numbered(
+    conn: &mut DbConnection,
+    conversation_id: i64,
+    seq: i64,
+    subject: Option<i64>,
+    event: &Event,
+) -> anyhow::Result<()> {
     let payload = serde_json::to_string(event)?;
     let kind = serde_json::to_value(event)?
         .get("type")

@@ -14,7 +14,7 @@ use natter_domain::{
 
 use crate::db::conversations::{require_member, utc};
 use crate::db::models::{EmojiRow, MemberRow, MessageRow, NewMessage, UserRow};
-use crate::db::{DbConnection, events, per_backend, users};
+use crate::db::{DbConnection, database_now, events, per_backend, users};
 use crate::error::ApiError;
 use crate::schema::{
     auth_users, chat_conversation_members, chat_conversations, chat_emojis, chat_message_reactions,
@@ -90,9 +90,17 @@ pub fn send(
     client_id: Option<ClientId>,
 ) -> Result<(Message, bool), ApiError> {
     let client_id = client_id.map(|id| id.to_string());
+    // The hot path takes four statements: the sender (and whether they may), the
+    // conversation's row, the insert, the event.
     conn.transaction(|conn| {
-        require_member(conn, conversation, sender)?;
-        let sender_row = users::by_id(conn, sender)?.ok_or(ApiError::NotFound)?;
+        let sender_row: UserRow = chat_conversation_members::table
+            .inner_join(auth_users::table)
+            .filter(chat_conversation_members::conversation_id.eq(conversation.get()))
+            .filter(chat_conversation_members::user_id.eq(sender.get()))
+            .select(UserRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(ApiError::NotFound)?;
         let find_existing = |conn: &mut DbConnection, client_id: &str| {
             chat_messages::table
                 .filter(chat_messages::conversation_id.eq(conversation.get()))
@@ -102,17 +110,37 @@ pub fn send(
                 .first(conn)
                 .optional()
         };
+        // A retried send answers the message it already made, even once closed.
         if let Some(client_id) = client_id.as_deref()
             && let Some(existing) = find_existing(conn, client_id)?
         {
             return Ok((with_details(conn, &existing, &sender_row, sender)?, false));
         }
-        ensure_open(conn, conversation.get())?;
+        // One UPDATE takes the conversation row's lock before the insert, so that
+        // message ids and event numbers grow in commit order within a conversation
+        // (and a concurrent close is ordered against this send); it also takes the
+        // next event number and the time, which the message shares.
+        let (closed_at, seq, now): (Option<NaiveDateTime>, i64, NaiveDateTime) =
+            per_backend!(conn, c => diesel::update(chat_conversations::table.find(conversation.get()))
+                .set((
+                    chat_conversations::last_activity_at.eq(database_now(c)),
+                    chat_conversations::last_event_seq.eq(chat_conversations::last_event_seq + 1),
+                ))
+                .returning((
+                    chat_conversations::closed_at,
+                    chat_conversations::last_event_seq,
+                    chat_conversations::last_activity_at,
+                ))
+                .get_result(c))?;
+        if closed_at.is_some() {
+            return Err(closed());
+        }
         let new = NewMessage {
             conversation_id: conversation.get(),
             sender_id: sender.get(),
             content: body.as_str(),
             client_id: client_id.as_deref(),
+            created_at: now,
         };
         let inserted = per_backend!(conn, c => diesel::insert_into(chat_messages::table)
             .values(&new)
@@ -126,18 +154,20 @@ pub fn send(
             .get_result(c)
             .optional())?;
         let Some(row) = inserted else {
-            // A concurrent send with the same client_id committed first.
+            // A concurrent send with the same client_id committed first. Give the
+            // event number back (the row is still locked), so none is skipped.
+            diesel::update(chat_conversations::table.find(conversation.get()))
+                .set(chat_conversations::last_event_seq.eq(chat_conversations::last_event_seq - 1))
+                .execute(conn)?;
             let existing = find_existing(conn, client_id.as_deref().unwrap_or_default())?
                 .ok_or(ApiError::NotFound)?;
             return Ok((with_details(conn, &existing, &sender_row, sender)?, false));
         };
-        diesel::update(chat_conversations::table.find(conversation.get()))
-            .set(chat_conversations::last_activity_at.eq(row.created_at))
-            .execute(conn)?;
         let message = bare_message(&row, &sender_row);
-        events::append(
+        events::append_numbered(
             conn,
             conversation.get(),
+            seq,
             None,
             &Event::MessageCreated {
                 message: message.clone(),

@@ -53,6 +53,26 @@ macro_rules! per_backend {
 }
 pub(crate) use per_backend;
 
+/// The database's clock as a UTC timestamp, written as the columns' defaults are.
+pub trait DatabaseNow {
+    const NOW: &'static str;
+}
+
+impl DatabaseNow for PgConnection {
+    const NOW: &'static str = "(now() AT TIME ZONE 'UTC')";
+}
+
+impl DatabaseNow for SqliteConnection {
+    const NOW: &'static str = "(strftime('%Y-%m-%d %H:%M:%f', 'now'))";
+}
+
+/// `now` in the SQL of `conn`'s backend (for use inside [`per_backend!`]).
+pub fn database_now<C: DatabaseNow>(
+    _conn: &mut C,
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Timestamp> {
+    diesel::dsl::sql(C::NOW)
+}
+
 /// The pool, plus (on SQLite) the one path writers take.
 #[derive(Clone)]
 pub struct Db {

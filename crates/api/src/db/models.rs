@@ -93,6 +93,7 @@ pub struct NewMessage<'a> {
     pub sender_id: i64,
     pub content: &'a str,
     pub client_id: Option<&'a str>,
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
