@@ -71,7 +71,10 @@ async fn the_send_scenario_runs() {
         "10",
     ])
     .await;
-    assert!(out.contains("send: senders=2 messages=20 in "), "{out}");
+    assert!(
+        out.contains("send: nodes=1 senders=2 messages=20 in "),
+        "{out}"
+    );
     assert!(out.contains("send latency ms: p50="), "{out}");
     assert!(out.contains("cpu over "), "{out}");
     assert_eq!(app.internal_errors(), Vec::<String>::new());
@@ -181,4 +184,33 @@ async fn the_history_scenario_runs() {
         "{out}"
     );
     assert_eq!(app.internal_errors(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_latency_scenario_runs_across_two_nodes() {
+    if skip_unless_postgres("two nodes share one PostgreSQL") {
+        return;
+    }
+    let a = TestApp::spawn().await;
+    let b = a.spawn_node().await;
+    let out = bench(&[
+        "latency",
+        "--node",
+        &a.address,
+        "--node",
+        &b.address,
+        "--members",
+        "4",
+        "--senders",
+        "2",
+        "--messages",
+        "20",
+        "--rate",
+        "50",
+    ])
+    .await;
+    assert!(out.contains("deliveries=80/80 lost=0"), "{out}");
+    assert!(out.contains("  on another node: p50="), "{out}");
+    assert_eq!(a.internal_errors(), Vec::<String>::new());
+    assert_eq!(b.internal_errors(), Vec::<String>::new());
 }

@@ -25,9 +25,12 @@ pub struct Args {
     /// Messages to send.
     #[arg(long, default_value_t = 200)]
     messages: usize,
-    /// Messages per second.
+    /// Messages per second, over all senders.
     #[arg(long, default_value_t = 100)]
     rate: u64,
+    /// Concurrent senders sharing the rate; sender k posts through node k mod nodes.
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
 }
 
 /// Registers `members` people and a conversation of all of them.
@@ -46,26 +49,35 @@ async fn setup(
     Ok((people, conversation))
 }
 
-type Sent = Arc<Mutex<HashMap<i64, Instant>>>;
+/// Each sent message: when its send began, and through which node.
+type Sent = Arc<Mutex<HashMap<i64, (Instant, usize)>>>;
+
+/// Send-to-delivery latency, by whether the stream is on the sending node.
+struct Latencies {
+    same_node: Histogram<u64>,
+    cross_node: Histogram<u64>,
+}
 
 #[allow(clippy::too_many_lines)] // one scenario, read top to bottom
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    if args.members < 2 {
-        bail!("--members must be at least 2");
+    if args.members < 2 || args.senders == 0 || args.senders > args.members {
+        bail!("--members must be at least 2, --senders between 1 and --members");
     }
     let client = reqwest::Client::new();
     let first = &args.nodes[0];
     let (people, conversation) = setup(&client, first, args.members).await?;
 
     let sent: Sent = Arc::default();
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 60_000_000, 3,
-    )?));
+    let histogram = Arc::new(Mutex::new(Latencies {
+        same_node: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        cross_node: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+    }));
     let expected = args.messages * args.members;
     let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut streams = Vec::new();
     for (i, person) in people.iter().enumerate() {
-        let node = args.nodes[i % args.nodes.len()].clone();
+        let node_index = i % args.nodes.len();
+        let node = args.nodes[node_index].clone();
         let response = client
             .get(format!("{node}/api/events"))
             .bearer_auth(&person.token)
@@ -86,8 +98,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     continue;
                 };
                 let at = sent.lock().ok().and_then(|s| s.get(&id).copied());
-                if let (Some(at), Ok(mut h)) = (at, histogram.lock()) {
+                if let (Some((at, sent_through)), Ok(mut h)) = (at, histogram.lock()) {
                     let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    let h = if sent_through == node_index {
+                        &mut h.same_node
+                    } else {
+                        &mut h.cross_node
+                    };
                     let _ = h.record(micros.max(1));
                 }
                 delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -97,25 +114,41 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Let every stream register before sending.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let interval = Duration::from_micros(1_000_000 / args.rate.max(1));
-    let mut ticker = tokio::time::interval(interval);
+    let people = Arc::new(people);
     let cpu = crate::cpu::Sample::now();
     let started = Instant::now();
-    for i in 0..args.messages {
-        ticker.tick().await;
-        // The clock starts before the request: latency includes the send itself.
-        let before = Instant::now();
-        let id = send(
-            &client,
-            first,
-            &people[0],
-            conversation,
-            &format!("bench {i}"),
-        )
-        .await?;
-        if let Ok(mut s) = sent.lock() {
-            s.insert(id, before);
-        }
+    let mut senders = Vec::new();
+    for k in 0..args.senders {
+        let (client, people, sent) = (client.clone(), people.clone(), sent.clone());
+        let node_index = k % args.nodes.len();
+        let node = args.nodes[node_index].clone();
+        // Sender k sends messages k, k + senders, …, each at its share of the rate.
+        let share = (k..args.messages).step_by(args.senders);
+        let interval =
+            Duration::from_micros(1_000_000 * u64::try_from(args.senders)? / args.rate.max(1));
+        senders.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            for i in share {
+                ticker.tick().await;
+                // The clock starts before the request: latency includes the send itself.
+                let before = Instant::now();
+                let id = send(
+                    &client,
+                    &node,
+                    &people[k],
+                    conversation,
+                    &format!("bench {i}"),
+                )
+                .await?;
+                if let Ok(mut s) = sent.lock() {
+                    s.insert(id, (before, node_index));
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for sender in senders {
+        sender.await??;
     }
     let sending = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -134,23 +167,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .lock()
         .map_err(|_| anyhow::anyhow!("histogram lock"))?;
     println!(
-        "latency: nodes={} members={} messages={} rate={}/s sent_in={:.2}s deliveries={got}/{expected} lost={}",
+        "latency: nodes={} members={} senders={} messages={} rate={}/s sent_in={:.2}s deliveries={got}/{expected} lost={}",
         args.nodes.len(),
         args.members,
+        args.senders,
         args.messages,
         args.rate,
         sending.as_secs_f64(),
         expected.saturating_sub(got)
     );
-    #[allow(clippy::cast_precision_loss)] // microseconds to milliseconds for printing
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "send-to-delivery ms: p50={:.2} p90={:.2} p99={:.2} max={:.2}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(1.0)
-    );
+    let mut all = h.same_node.clone();
+    all.add(&h.cross_node)?;
+    print_latencies("send-to-delivery ms:", &all);
+    if args.nodes.len() > 1 {
+        print_latencies("  on the sending node:", &h.same_node);
+        print_latencies("  on another node:", &h.cross_node);
+    }
     #[allow(clippy::cast_precision_loss)] // a count over seconds, for printing
     let per_second = got as f64 / delivering.as_secs_f64().max(f64::EPSILON);
     println!(
@@ -162,4 +194,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         bail!("{} deliveries lost", expected - got);
     }
     Ok(())
+}
+
+fn print_latencies(label: &str, h: &Histogram<u64>) {
+    #[allow(clippy::cast_precision_loss)] // microseconds to milliseconds, for printing
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{label} p50={:.2} p90={:.2} p99={:.2} max={:.2} ({} deliveries)",
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(1.0),
+        h.len()
+    );
 }

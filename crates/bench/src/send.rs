@@ -13,9 +13,9 @@ use crate::pg::psql;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Base URL of the natter node.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    node: String,
+    /// Base URL of a natter node; sender k posts through node k mod nodes.
+    #[arg(long = "node", default_value = "http://127.0.0.1:8080")]
+    nodes: Vec<String>,
     /// Concurrent senders (each a person with a conversation of their own).
     #[arg(long, default_value_t = 8)]
     senders: usize,
@@ -36,7 +36,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.senders == 0 {
         bail!("--senders must be at least 1");
     }
-    let node = args.node.trim_end_matches('/').to_owned();
+    let nodes: Vec<String> = args
+        .nodes
+        .iter()
+        .map(|n| n.trim_end_matches('/').to_owned())
+        .collect();
+    let node = nodes[0].clone();
     let client = reqwest::Client::new();
     let run = run_tag();
     let listener = register(&client, &node, &format!("s{run}_listener")).await?;
@@ -51,8 +56,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let cpu = cpu::Sample::now();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (person, conversation) in senders {
-        let (client, node, messages) = (client.clone(), node.clone(), args.messages);
+    for (k, (person, conversation)) in senders.into_iter().enumerate() {
+        let (client, node, messages) = (
+            client.clone(),
+            nodes[k % nodes.len()].clone(),
+            args.messages,
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             for n in 0..messages {
@@ -77,7 +86,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0,
     );
     println!(
-        "send: senders={} messages={total} in {:.2}s = {rate:.0} msg/s",
+        "send: nodes={} senders={} messages={total} in {:.2}s = {rate:.0} msg/s",
+        nodes.len(),
         args.senders,
         elapsed.as_secs_f64()
     );

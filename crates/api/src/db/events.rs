@@ -76,21 +76,50 @@ struct Count {
     n: i64,
 }
 
+/// What one stamping pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamped {
+    /// Events given their positions.
+    pub stamped: i64,
+    /// Events still waiting for an older transaction to end.
+    pub waiting: i64,
+    /// Every event with a txid below this is stamped: pass it to the next call.
+    pub complete_below: i64,
+}
+
+#[derive(QueryableByName)]
+struct Horizon {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+    #[diesel(sql_type = BigInt)]
+    xmin: i64,
+}
+
 /// Gives committed, unstamped events their stream positions (see the migration
 /// `event_positions` for why this is gapless) and wakes every node with one NOTIFY.
-/// Returns how many were stamped and how many wait for older transactions to end,
-/// or `None` when another node holds the stamper lock. SQLite's events are stamped
-/// as they are written (see [`append`]).
-pub fn stamp(conn: &mut DbConnection) -> QueryResult<Option<(i64, i64)>> {
+/// `since` is the previous pass's [`Stamped::complete_below`] (0 at first): the
+/// queries only look at txids from there, so the index entries that stamped rows
+/// leave behind until VACUUM are not read again and again. Answers `None` when
+/// another node holds the stamper lock. SQLite's events are stamped as they are
+/// written (see [`append`]).
+pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Option<Stamped>> {
     let DbConnection::Pg(conn) = conn else {
-        return Ok(Some((0, 0)));
+        return Ok(Some(Stamped {
+            stamped: 0,
+            waiting: 0,
+            complete_below: since,
+        }));
     };
     conn.transaction(|conn| {
-        let locked: bool = diesel::select(diesel::dsl::sql::<Bool>(&format!(
-            "pg_try_advisory_xact_lock({STAMPER_LOCK})"
-        )))
-        .get_result(conn)?;
-        if !locked {
+        // Every transaction with an id below the snapshot's xmin has ended, so
+        // all committed events under it are visible to the UPDATE below.
+        let horizon = diesel::sql_query(
+            "SELECT pg_try_advisory_xact_lock($1) AS locked, \
+                    pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
+        )
+        .bind::<BigInt, _>(STAMPER_LOCK)
+        .get_result::<Horizon>(conn)?;
+        if !horizon.locked {
             return Ok(None);
         }
         let stamped = diesel::sql_query(
@@ -98,20 +127,27 @@ pub fn stamp(conn: &mut DbConnection) -> QueryResult<Option<(i64, i64)>> {
                   batch AS ( \
                     SELECT id, row_number() OVER (ORDER BY conversation_id, seq) AS n \
                       FROM chat_events \
-                     WHERE position IS NULL \
-                       AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint) \
+                     WHERE position IS NULL AND txid >= $1 AND txid < $2) \
              UPDATE chat_events e SET position = base.top + batch.n \
                FROM batch, base WHERE e.id = batch.id",
         )
+        .bind::<BigInt, _>(since)
+        .bind::<BigInt, _>(horizon.xmin)
         .execute(conn)?;
         if stamped > 0 {
             diesel::sql_query("NOTIFY natter_events").execute(conn)?;
         }
-        let waiting =
-            diesel::sql_query("SELECT count(*) AS n FROM chat_events WHERE position IS NULL")
-                .get_result::<Count>(conn)?
-                .n;
-        Ok(Some((i64::try_from(stamped).unwrap_or(i64::MAX), waiting)))
+        let waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM chat_events WHERE position IS NULL AND txid >= $1",
+        )
+        .bind::<BigInt, _>(horizon.xmin)
+        .get_result::<Count>(conn)?
+        .n;
+        Ok(Some(Stamped {
+            stamped: i64::try_from(stamped).unwrap_or(i64::MAX),
+            waiting,
+            complete_below: horizon.xmin.max(since),
+        }))
     })
 }
 

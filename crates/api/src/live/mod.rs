@@ -200,6 +200,8 @@ const POLL: Duration = Duration::from_millis(2);
 /// Stamping and reading also run this often, in case a wake-up was missed (a node
 /// died between commit and stamping, or an older transaction held events back).
 const TICK: Duration = Duration::from_millis(200);
+/// Events read from the log at a time.
+const READ_BATCH: i64 = 1000;
 /// While events wait for an older transaction, try again this soon.
 const RETRY: Duration = Duration::from_millis(10);
 
@@ -217,6 +219,8 @@ fn listen(db: &Db, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
             .store(events::head(&mut conn)?, Ordering::Release);
     }
     let mut next_stamp = Instant::now();
+    // Where the next stamping pass starts looking (see `events::stamp`).
+    let mut complete_below = 0;
     let mut next_read = Instant::now();
     // Pruning is idempotent, so every node may do it; a tenth of the retention apart.
     let prune_every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_mins(10));
@@ -243,12 +247,17 @@ fn listen(db: &Db, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
             next_read = now;
         }
         if now >= next_stamp {
-            next_stamp = match events::stamp(&mut conn)? {
-                Some((stamped, waiting)) => {
-                    if stamped > 0 {
+            next_stamp = match events::stamp(&mut conn, complete_below)? {
+                Some(pass) => {
+                    complete_below = pass.complete_below;
+                    if pass.stamped > 0 {
                         next_read = now;
                     }
-                    if waiting > 0 { now + RETRY } else { now + TICK }
+                    if pass.waiting > 0 {
+                        now + RETRY
+                    } else {
+                        now + TICK
+                    }
                 }
                 // Another node is stamping right now.
                 None => now + RETRY,
@@ -256,11 +265,13 @@ fn listen(db: &Db, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
         }
         if now >= next_read {
             loop {
-                let batch = events::after(&mut conn, hub.delivered(), 1000)?;
-                if batch.is_empty() {
+                let batch = events::after(&mut conn, hub.delivered(), READ_BATCH)?;
+                // A short batch is the end of the log: no query to learn it again.
+                let more = batch.len() == usize::try_from(READ_BATCH).unwrap_or(usize::MAX);
+                hub.dispatch(batch);
+                if !more {
                     break;
                 }
-                hub.dispatch(batch);
             }
             next_read = now + TICK;
         }
