@@ -49,8 +49,9 @@ async fn setup(
     Ok((people, conversation))
 }
 
-/// Each sent message: when its send began, and through which node.
-type Sent = Arc<Mutex<HashMap<i64, (Instant, usize)>>>;
+/// Each message by its number (its text is `bench N`): when its send began, and
+/// through which node. Noted before the send, since a delivery may beat the reply.
+type Sent = Arc<Mutex<HashMap<usize, (Instant, usize)>>>;
 
 /// Send-to-delivery latency, by whether the stream is on the sending node.
 struct Latencies {
@@ -94,10 +95,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
                     continue;
                 };
-                let Some(id) = data["message"]["id"].as_i64() else {
+                let Some(number) = data["message"]["content"]
+                    .as_str()
+                    .and_then(|text| text.strip_prefix("bench "))
+                    .and_then(|n| n.parse().ok())
+                else {
                     continue;
                 };
-                let at = sent.lock().ok().and_then(|s| s.get(&id).copied());
+                let at = sent.lock().ok().and_then(|s| s.get(&number).copied());
                 if let (Some((at, sent_through)), Ok(mut h)) = (at, histogram.lock()) {
                     let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
                     let h = if sent_through == node_index {
@@ -131,8 +136,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             for i in share {
                 ticker.tick().await;
                 // The clock starts before the request: latency includes the send itself.
-                let before = Instant::now();
-                let id = send(
+                if let Ok(mut s) = sent.lock() {
+                    s.insert(i, (Instant::now(), node_index));
+                }
+                send(
                     &client,
                     &node,
                     &people[k],
@@ -140,9 +147,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     &format!("bench {i}"),
                 )
                 .await?;
-                if let Ok(mut s) = sent.lock() {
-                    s.insert(id, (before, node_index));
-                }
             }
             anyhow::Ok(())
         }));
