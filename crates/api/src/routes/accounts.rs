@@ -68,9 +68,7 @@ pub async fn register(
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (nickname, password) = body.0.validate()?;
-    let hash = web::block(move || password::hash(&password))
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))??;
+    let hash = password::off_thread(move || password::hash(&password)).await??;
     let user = db::write(&pool, move |conn| {
         Ok(users::create(conn, &nickname, &hash)?)
     })
@@ -125,15 +123,14 @@ pub async fn login(
         ));
     }
     let stored = user.as_ref().map(|user| user.password_hash.clone());
-    let matches = web::block(move || match stored {
+    let matches = password::off_thread(move || match stored {
         Some(stored) => password::verify(&password, &stored),
         None => {
             password::verify_against_dummy(&password);
             false
         }
     })
-    .await
-    .map_err(|error| ApiError::Internal(error.into()))?;
+    .await?;
     match user {
         Some(user) if matches => {
             db::write(&pool, move |conn| Ok(users::clear_failures(conn, &key)?)).await?;
