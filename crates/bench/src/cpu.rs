@@ -22,17 +22,12 @@ pub struct Sample {
 impl Sample {
     pub fn now() -> Self {
         let mut processes = HashMap::new();
-        if let Ok(entries) = std::fs::read_dir("/proc") {
-            for entry in entries.flatten() {
-                let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                    continue;
-                };
-                let Some((comm, used)) = process_ticks(&entry.path()) else {
-                    continue;
-                };
-                if let Some(group) = GROUPS.iter().position(|(_, name)| *name == comm) {
-                    processes.insert(pid, (group, used));
-                }
+        for (pid, dir) in running() {
+            let Some((comm, used)) = process_ticks(&dir) else {
+                continue;
+            };
+            if let Some(group) = GROUPS.iter().position(|(_, name)| *name == comm) {
+                processes.insert(pid, (group, used));
             }
         }
         Self {
@@ -70,6 +65,18 @@ impl Sample {
             .collect();
         format!("cpu over {:.2}s: {}", wall.as_secs_f64(), parts.join(", "))
     }
+}
+
+/// Every running process: its id and its /proc directory.
+pub fn running() -> impl Iterator<Item = (u32, std::path::PathBuf)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            Some((pid, entry.path()))
+        })
 }
 
 /// Linux's USER_HZ, which /proc reports times in.

@@ -137,15 +137,12 @@ fn mib(kib: u64) -> f64 {
 
 /// The process id of the one process named `natter`.
 fn only_natter() -> anyhow::Result<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc")?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        if std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == "natter") {
-            found.push(pid);
-        }
-    }
+    let found: Vec<u32> = crate::cpu::running()
+        .filter(|(_, dir)| {
+            std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "natter")
+        })
+        .map(|(pid, _)| pid)
+        .collect();
     match found.as_slice() {
         [pid] => Ok(*pid),
         [] => bail!("no natter process is running"),
