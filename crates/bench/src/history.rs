@@ -114,18 +114,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 bail!("the {depth} page held {got} messages, not {}", args.limit);
             }
         }
-        #[allow(clippy::cast_precision_loss)] // microseconds to milliseconds, for printing
-        let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
         println!(
-            "page of {} at the {depth} depth, {} reads, ms: p50={:.2} p90={:.2} p99={:.2} max={:.2}",
+            "page of {} at the {depth} depth, {} reads, ms: {}",
             args.limit,
             args.pages,
-            ms(0.5),
-            ms(0.9),
-            ms(0.99),
-            ms(1.0)
+            crate::percentiles(&latencies)
         );
-        p99s.push(ms(0.99));
+        p99s.push(crate::millis(&latencies, 0.99));
     }
     if let [newest, _, oldest] = p99s[..] {
         println!(

@@ -201,14 +201,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn print_latencies(label: &str, h: &Histogram<u64>) {
-    #[allow(clippy::cast_precision_loss)] // microseconds to milliseconds, for printing
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "{label} p50={:.2} p90={:.2} p99={:.2} max={:.2} ({} deliveries)",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(1.0),
-        h.len()
-    );
+    println!("{label} {} ({} deliveries)", crate::percentiles(h), h.len());
 }

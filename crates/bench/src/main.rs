@@ -53,6 +53,18 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// A latency histogram kept in microseconds, at quantile `q`, in milliseconds.
+#[allow(clippy::cast_precision_loss)] // microseconds to milliseconds, for printing
+fn millis(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+/// `p50=… p90=… p99=… max=…` in milliseconds.
+fn percentiles(h: &hdrhistogram::Histogram<u64>) -> String {
+    let [p50, p90, p99, max] = [0.5, 0.9, 0.99, 1.0].map(|q| millis(h, q));
+    format!("p50={p50:.2} p90={p90:.2} p99={p99:.2} max={max:.2}")
+}
+
 /// What the figures were measured on: cores, memory and the load average right now.
 fn print_machine() {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);

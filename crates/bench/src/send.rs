@@ -80,24 +80,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     let cpu = cpu.report_since();
     let total = args.senders * args.messages;
-    #[allow(clippy::cast_precision_loss)] // counts and microseconds, for printing
-    let (rate, ms) = (
-        total as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-        |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0,
-    );
+    #[allow(clippy::cast_precision_loss)] // a count over seconds, for printing
+    let rate = total as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
     println!(
         "send: nodes={} senders={} messages={total} in {:.2}s = {rate:.0} msg/s",
         nodes.len(),
         args.senders,
         elapsed.as_secs_f64()
     );
-    println!(
-        "send latency ms: p50={:.2} p90={:.2} p99={:.2} max={:.2}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(1.0)
-    );
+    println!("send latency ms: {}", crate::percentiles(&latencies));
     println!("{cpu}");
     if let Some(url) = &args.pgbench {
         let raw = pgbench_insert_rate(url, args.senders, args.pgbench_seconds).await?;

@@ -201,19 +201,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .catch_up
         .lock()
         .map_err(|_| anyhow::anyhow!("histogram lock"))?;
-    #[allow(clippy::cast_precision_loss)] // microseconds to milliseconds, for printing
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let total_sent: usize = shared.sent.iter().map(|s| s.load(Ordering::Acquire)).sum();
     println!(
         "storm: {reconnected}/{} streams reconnected within {}s with Last-Event-ID while {total_sent} messages were sent at {}/s",
         args.streams, args.window, args.rate
     );
     println!(
-        "catch-up ms (reconnect to the last message sent before it): p50={:.1} p90={:.1} p99={:.1} max={:.1}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        ms(1.0)
+        "catch-up ms (reconnect to the last message sent before it): {}",
+        crate::percentiles(&h)
     );
     println!(
         "deliveries: {}/{expected}, lost={lost}, doubled={doubled}",
