@@ -3,7 +3,7 @@
 use std::sync::atomic::AtomicBool;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use natter_domain::event::Event;
 
 use crate::db::DbConnection;
@@ -67,92 +67,145 @@ pub fn append_numbered(
 /// wake-up: the table is the truth.
 pub static WROTE_EVENTS: AtomicBool = AtomicBool::new(false);
 
-/// The advisory lock that makes one stamper run at a time across all nodes.
+/// The advisory lock whose holder is the one stamper among all nodes.
 const STAMPER_LOCK: i64 = 0x6e61_7474_6572; // "natter"
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
+/// Events stamped in one pass at most, so that a backlog is taken in bounded bites.
+const STAMP_BATCH: i64 = 5000;
+
+/// Tries to become the stamper of every node: a session-level advisory lock, held for
+/// as long as `conn` lives (it is released when the connection ends, after whatever
+/// pass was running on it has committed or rolled back). On SQLite, where this
+/// process is the only node, always `true`.
+pub fn lead(conn: &mut DbConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Lead {
+        #[diesel(sql_type = Bool)]
+        locked: bool,
+    }
+    let DbConnection::Pg(conn) = conn else {
+        return Ok(true);
+    };
+    Ok(
+        diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+            .bind::<BigInt, _>(STAMPER_LOCK)
+            .get_result::<Lead>(conn)?
+            .locked,
+    )
 }
 
 /// What one stamping pass did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamped {
-    /// Events given their positions.
-    pub stamped: i64,
-    /// Events still waiting for an older transaction to end.
-    pub waiting: i64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pass {
+    /// The events given their positions, in position order.
+    pub stamped: Vec<StampedEvent>,
+    /// Whether committed events are still unstamped (held back by an older
+    /// transaction, or past [`STAMP_BATCH`]): pass again soon.
+    pub more: bool,
     /// Every event with a txid below this is stamped: pass it to the next call.
     pub complete_below: i64,
 }
 
+/// One row of a pass: the pass's horizon and backlog, and a stamped event (`NULL`s
+/// on the one row of a pass that stamped nothing).
 #[derive(QueryableByName)]
-struct Horizon {
-    #[diesel(sql_type = Bool)]
-    locked: bool,
+struct PassRow {
     #[diesel(sql_type = BigInt)]
     xmin: i64,
+    #[diesel(sql_type = BigInt)]
+    waiting: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    position: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    conversation_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    subject_user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    kind: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    payload: Option<String>,
 }
 
 /// Gives committed, unstamped events their stream positions (see the migration
-/// `event_positions` for why this is gapless) and wakes every node with one NOTIFY.
-/// `since` is the previous pass's [`Stamped::complete_below`] (0 at first): the
-/// queries only look at txids from there, so the index entries that stamped rows
-/// leave behind until VACUUM are not read again and again. Answers `None` when
-/// another node holds the stamper lock. SQLite's events are stamped as they are
+/// `event_positions` for why this is gapless), wakes every node with one NOTIFY and
+/// answers what it stamped, so the stamper's own node need not read it back. Only the
+/// node that [`lead`]s calls this, so one statement is the whole pass: its snapshot's
+/// xmin is the horizon (every transaction below it has ended, and the committed ones
+/// are visible to the same snapshot), and positions continue from the previous pass,
+/// which committed before it on this same connection.
+///
+/// `since` is the previous pass's [`Pass::complete_below`] (0 at first): the scan only
+/// looks at txids from there, so the index entries that stamped rows leave behind
+/// until VACUUM are not read again and again. SQLite's events are stamped as they are
 /// written (see [`append`]).
-pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Option<Stamped>> {
+pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
     let DbConnection::Pg(conn) = conn else {
-        return Ok(Some(Stamped {
-            stamped: 0,
-            waiting: 0,
+        return Ok(Pass {
+            stamped: Vec::new(),
+            more: false,
             complete_below: since,
-        }));
+        });
     };
-    conn.transaction(|conn| {
-        // Every transaction with an id below the snapshot's xmin has ended, so
-        // all committed events under it are visible to the UPDATE below.
-        let horizon = diesel::sql_query(
-            "SELECT pg_try_advisory_xact_lock($1) AS locked, \
-                    pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
-        )
-        .bind::<BigInt, _>(STAMPER_LOCK)
-        .get_result::<Horizon>(conn)?;
-        if !horizon.locked {
-            return Ok(None);
-        }
-        let stamped = diesel::sql_query(
-            "WITH base AS (SELECT coalesce(max(position), 0) AS top FROM chat_events), \
-                  batch AS ( \
-                    SELECT id, row_number() OVER (ORDER BY conversation_id, seq) AS n \
-                      FROM chat_events \
-                     WHERE position IS NULL AND txid >= $1 AND txid < $2) \
-             UPDATE chat_events e SET position = base.top + batch.n \
-               FROM batch, base WHERE e.id = batch.id",
-        )
-        .bind::<BigInt, _>(since)
-        .bind::<BigInt, _>(horizon.xmin)
-        .execute(conn)?;
-        if stamped > 0 {
-            diesel::sql_query("NOTIFY natter_events").execute(conn)?;
-        }
-        let waiting = diesel::sql_query(
-            "SELECT count(*) AS n FROM chat_events WHERE position IS NULL AND txid >= $1",
-        )
-        .bind::<BigInt, _>(horizon.xmin)
-        .get_result::<Count>(conn)?
-        .n;
-        Ok(Some(Stamped {
-            stamped: i64::try_from(stamped).unwrap_or(i64::MAX),
-            waiting,
-            complete_below: horizon.xmin.max(since),
-        }))
+    let rows = diesel::sql_query(
+        "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin), \
+              base AS (SELECT coalesce(max(position), 0) AS top FROM chat_events), \
+              batch AS ( \
+                SELECT id, row_number() OVER (ORDER BY conversation_id, seq) AS n \
+                  FROM chat_events \
+                 WHERE position IS NULL AND txid >= $1 AND txid < (SELECT xmin FROM horizon) \
+                 ORDER BY conversation_id, seq \
+                 LIMIT $2), \
+              stamped AS ( \
+                UPDATE chat_events e SET position = base.top + batch.n \
+                  FROM batch, base WHERE e.id = batch.id \
+                RETURNING e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload), \
+              waiting AS ( \
+                SELECT count(*) AS n FROM chat_events \
+                 WHERE position IS NULL AND txid >= (SELECT xmin FROM horizon)) \
+         SELECT h.xmin, w.n AS waiting, s.position, s.conversation_id, s.subject_user_id, \
+                s.kind, s.payload, \
+                (SELECT count(*) FROM (SELECT pg_notify('natter_events', '') FROM stamped LIMIT 1) AS n) \
+                  AS notified \
+           FROM horizon h CROSS JOIN waiting w LEFT JOIN stamped s ON true \
+          ORDER BY s.position",
+    )
+    .bind::<BigInt, _>(since)
+    .bind::<BigInt, _>(STAMP_BATCH)
+    .load::<PassRow>(conn)?;
+    let (xmin, waiting) = rows
+        .first()
+        .map_or((since, 0), |row| (row.xmin, row.waiting));
+    let stamped: Vec<StampedEvent> = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(StampedEvent {
+                position: row.position?,
+                conversation_id: row.conversation_id?,
+                subject_user_id: row.subject_user_id,
+                kind: row.kind?,
+                payload: row.payload?,
+            })
+        })
+        .collect();
+    let full = stamped.len() == usize::try_from(STAMP_BATCH).unwrap_or(usize::MAX);
+    Ok(Pass {
+        more: waiting > 0 || full,
+        // A full batch may have left older txids behind: look from `since` again.
+        complete_below: if full { since } else { xmin.max(since) },
+        stamped,
     })
 }
 
+/// Asks the stamping node for a pass now (this node wrote events, another stamps).
+pub fn request_stamp(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Pg(conn) = conn {
+        diesel::sql_query("NOTIFY natter_stamp").execute(conn)?;
+    }
+    Ok(())
+}
+
 /// A stamped event as the stream reads it.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = chat_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct StampedEvent {
     #[diesel(select_expression = chat_events::position.assume_not_null())]

@@ -1,7 +1,9 @@
 //! Live delivery. The event log in PostgreSQL is the truth; this node's hub only
 //! hands stamped events to the streams open on it. One background thread per node
-//! stamps committed events (see `db::events::stamp`), listens for the NOTIFY that
-//! any node's stamper sends, reads what is new and dispatches it.
+//! listens for NOTIFY, reads what is new and dispatches it; on one node at a time
+//! (`db::events::lead`) it also stamps committed events (`db::events::stamp`) and
+//! dispatches them straight from the pass, and the other nodes ask it to stamp
+//! when they have written.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -205,19 +207,36 @@ const READ_BATCH: i64 = 1000;
 /// While events wait for an older transaction, try again this soon.
 const RETRY: Duration = Duration::from_millis(10);
 
-/// On PostgreSQL, NOTIFY from any node's stamper wakes the reader; on SQLite (one
-/// node) this node's own writes do.
+/// On PostgreSQL, NOTIFY from the stamping node wakes the reader of every other node;
+/// on SQLite (one node) this node's own writes do.
 fn listen(db: &Db, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
+    #[derive(QueryableByName)]
+    struct Backend {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
     let mut conn = db.establish()?;
+    // Our own NOTIFY comes back to us; what it announces was dispatched already.
+    let mut own_pid = None;
     if let DbConnection::Pg(pg) = &mut conn {
         diesel::sql_query("LISTEN natter_events").execute(pg)?;
+        diesel::sql_query("LISTEN natter_stamp").execute(pg)?;
         diesel::sql_query("LISTEN natter_revoked").execute(pg)?;
+        own_pid = Some(
+            diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                .get_result::<Backend>(pg)?
+                .pid,
+        );
     }
     if hub.delivered() == 0 {
         // A fresh node starts at the head: streams replay what they missed themselves.
         hub.delivered
             .store(events::head(&mut conn)?, Ordering::Release);
     }
+    // Whether this node is the one that stamps (see `events::lead`); the others try
+    // again every tick, so a node that dies is replaced within one.
+    let mut leader = false;
+    let mut next_leader_attempt = Instant::now();
     let mut next_stamp = Instant::now();
     // Where the next stamping pass starts looking (see `events::stamp`).
     let mut complete_below = 0;
@@ -226,11 +245,15 @@ fn listen(db: &Db, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
     let prune_every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_mins(10));
     let mut next_prune = Instant::now();
     loop {
+        let mut stamp_requested = false;
         if let DbConnection::Pg(pg) = &mut conn {
             for notification in pg.notifications_iter() {
                 let notification = notification?;
                 match notification.channel.as_str() {
-                    "natter_events" => next_read = Instant::now(),
+                    "natter_events" if Some(notification.process_id) != own_pid => {
+                        next_read = Instant::now();
+                    }
+                    "natter_stamp" => stamp_requested = true,
                     "natter_revoked" => {
                         if let Ok(session) = notification.payload.parse() {
                             hub.revoke_session(session);
@@ -241,27 +264,36 @@ fn listen(db: &Db, retention: Duration, hub: &Hub) -> anyhow::Result<()> {
             }
         }
         let now = Instant::now();
-        if WROTE_EVENTS.swap(false, Ordering::AcqRel) {
-            next_stamp = now;
+        let wrote = WROTE_EVENTS.swap(false, Ordering::AcqRel);
+        if !leader && now >= next_leader_attempt {
+            leader = events::lead(&mut conn)?;
+            next_leader_attempt = now + TICK;
+        }
+        if leader {
+            if wrote || stamp_requested {
+                next_stamp = now;
+            }
+            if now >= next_stamp {
+                let pass = events::stamp(&mut conn, complete_below)?;
+                complete_below = pass.complete_below;
+                let follows = pass
+                    .stamped
+                    .first()
+                    .is_some_and(|first| first.position == hub.delivered() + 1);
+                if follows {
+                    hub.dispatch(pass.stamped);
+                } else if !pass.stamped.is_empty() {
+                    // Another stamper's events came first: read from the log.
+                    next_read = now;
+                }
+                next_stamp = now + if pass.more { RETRY } else { TICK };
+            }
+        } else if wrote {
+            events::request_stamp(&mut conn)?;
+        }
+        if wrote && matches!(conn, DbConnection::Sqlite(_)) {
             // SQLite's events are stamped as written: read them now.
             next_read = now;
-        }
-        if now >= next_stamp {
-            next_stamp = match events::stamp(&mut conn, complete_below)? {
-                Some(pass) => {
-                    complete_below = pass.complete_below;
-                    if pass.stamped > 0 {
-                        next_read = now;
-                    }
-                    if pass.waiting > 0 {
-                        now + RETRY
-                    } else {
-                        now + TICK
-                    }
-                }
-                // Another node is stamping right now.
-                None => now + RETRY,
-            };
         }
         if now >= next_read {
             loop {
