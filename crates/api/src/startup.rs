@@ -96,6 +96,10 @@ impl Application {
         // Open event streams would hold a graceful shutdown for its whole timeout;
         // clients reconnect (to another node) and resume from their cursor.
         server = server.shutdown_timeout(2);
+        // A client that closed its side is gone (browsers and curl never half-close a
+        // request): end its stream at once and free its subscription, rather than at
+        // the next keep-alive write finding the socket dead.
+        server = server.h1_allow_half_closed(false);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }

@@ -1,10 +1,12 @@
 //! `GET /api/events`: the live stream of everything in my conversations.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, Responder, get, web};
 use actix_web_lab::sse;
+use futures_util::stream;
 use natter_domain::ErrorBody;
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -13,7 +15,7 @@ use crate::auth::CurrentUser;
 use crate::db::events::StampedEvent;
 use crate::db::{self, Db, conversations, events};
 use crate::error::ApiError;
-use crate::live::{Hub, Visibility};
+use crate::live::{Hub, Subscription, Visibility};
 
 const REPLAY_BATCH: i64 = 500;
 
@@ -79,74 +81,97 @@ pub async fn event_stream(
     let visibility = Visibility::new(me.get(), mine);
     // Subscribe before replaying, so nothing committed meanwhile falls in between.
     let (subscription, live) = hub.subscribe(user.session_id.get(), visibility.clone());
-    let (sender, receiver) = mpsc::channel(64);
-    let pool = pool.into_inner();
-    actix_web::rt::spawn(async move {
-        let _subscription = subscription;
-        let start = match resume_from {
-            Some(cursor) if resumable(cursor) => cursor,
-            Some(_) => {
-                let resync = sse::Data::new("{\"type\":\"resync\"}")
+    let (first, cursor) = match resume_from {
+        Some(cursor) if resumable(cursor) => (None, cursor),
+        Some(_) => (
+            Some(
+                sse::Data::new("{\"type\":\"resync\"}")
                     .event("resync")
-                    .id(head.to_string());
-                if sender.send(resync.into()).await.is_err() {
-                    return;
-                }
-                head
-            }
-            None => {
-                let ready = sse::Data::new(format!("{{\"type\":\"ready\",\"position\":{head}}}"))
+                    .id(head.to_string()),
+            ),
+            head,
+        ),
+        None => (
+            Some(
+                sse::Data::new(format!("{{\"type\":\"ready\",\"position\":{head}}}"))
                     .event("ready")
-                    .id(head.to_string());
-                if sender.send(ready.into()).await.is_err() {
-                    return;
-                }
-                head
-            }
-        };
-        forward(&pool, start, visibility, live, &sender).await;
+                    .id(head.to_string()),
+            ),
+            head,
+        ),
+    };
+    let feed = Feed {
+        pool: pool.into_inner(),
+        first: first.map(sse::Event::from),
+        cursor,
+        visibility,
+        replay: VecDeque::new(),
+        replaying: true,
+        live,
+        _subscription: subscription,
+    };
+    // The stream is polled by the connection itself and dropped with it (with its
+    // subscription): no task or buffer of its own per stream.
+    let frames = stream::unfold(feed, |mut feed| async move {
+        let frame = feed.next().await?;
+        Some((frame, feed))
     });
-    Ok(sse::Sse::from_infallible_receiver(receiver)
+    Ok(sse::Sse::from_infallible_stream(frames)
         .with_keep_alive(Duration::from_secs(15))
         .with_retry_duration(Duration::from_secs(2)))
 }
 
-/// Replays from the log after `cursor`, then forwards live events, never one twice.
-async fn forward(
-    pool: &Db,
-    mut cursor: i64,
-    mut visibility: Visibility,
-    mut live: mpsc::Receiver<Arc<StampedEvent>>,
-    sender: &mpsc::Sender<sse::Event>,
-) {
-    loop {
-        let from = cursor;
-        let Ok(batch) = db::read(pool, move |conn| {
-            Ok(events::after(conn, from, REPLAY_BATCH)?)
-        })
-        .await
-        else {
-            // The database is away: end the stream; the client resumes from its cursor.
-            return;
-        };
-        let done = batch.len() < usize::try_from(REPLAY_BATCH).unwrap_or(usize::MAX);
-        for event in batch {
-            cursor = event.position;
-            if visibility.admit(&event) && sender.send(frame(&event)).await.is_err() {
-                return;
+/// One stream's state: it replays from the log after `cursor`, then forwards live
+/// events, never one twice.
+struct Feed {
+    pool: Arc<Db>,
+    /// The `ready` or `resync` event a stream starts with, until sent.
+    first: Option<sse::Event>,
+    /// The position of the last event this stream has passed (sent or not visible).
+    cursor: i64,
+    visibility: Visibility,
+    /// Read from the log, not yet passed.
+    replay: VecDeque<StampedEvent>,
+    /// Whether the log may hold more to replay than `replay` does.
+    replaying: bool,
+    live: mpsc::Receiver<Arc<StampedEvent>>,
+    _subscription: Subscription,
+}
+
+impl Feed {
+    /// The next frame, or `None` to end the stream (the database is away, or the hub
+    /// closed it): the client resumes from its cursor.
+    async fn next(&mut self) -> Option<sse::Event> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            if let Some(event) = self.replay.pop_front() {
+                self.cursor = event.position;
+                if self.visibility.admit(&event) {
+                    return Some(frame(&event));
+                }
+            } else if self.replaying {
+                let from = self.cursor;
+                let batch = db::read(&self.pool, move |conn| {
+                    Ok(events::after(conn, from, REPLAY_BATCH)?)
+                })
+                .await
+                .ok()?;
+                self.replaying = batch.len() == usize::try_from(REPLAY_BATCH).unwrap_or(usize::MAX);
+                self.replay.extend(batch);
+            } else {
+                break;
             }
         }
-        if done {
-            break;
-        }
-    }
-    while let Some(event) = live.recv().await {
-        if event.position <= cursor {
-            continue;
-        }
-        cursor = event.position;
-        if sender.send(frame(&event)).await.is_err() {
-            return;
+        // Caught up: give the replay buffer's memory back for the stream's long life.
+        self.replay = VecDeque::new();
+        loop {
+            let event = self.live.recv().await?;
+            if event.position > self.cursor {
+                self.cursor = event.position;
+                return Some(frame(&event));
+            }
         }
     }
 }
