@@ -8,10 +8,11 @@
 //! wait for writers (WAL).
 
 use std::fs::File;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use anyhow::Context;
@@ -106,20 +107,65 @@ pub struct Manager {
     url: DatabaseUrl,
 }
 
+/// How long a connection that just answered is taken as alive without a ping at
+/// checkout (the bypass window of HikariCP's validation, and its default length). A
+/// `SELECT 1` on every checkout was a round trip on top of each request's own.
+const TRUSTED_FOR: Duration = Duration::from_millis(500);
+
+/// A pooled connection, and until when it is trusted without a ping.
+pub struct Pooled {
+    conn: DbConnection,
+    trusted_until: Option<Instant>,
+}
+
+impl Pooled {
+    /// Records how a use ended: after an error the connection may be dead, so the
+    /// next checkout pings it (and the pool replaces it if the ping fails).
+    fn used(&mut self, ok: bool) {
+        self.trusted_until = ok.then(|| Instant::now() + TRUSTED_FOR);
+    }
+}
+
+impl Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        establish(&self.url).map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let conn = establish(&self.url).map_err(r2d2::Error::ConnectionError)?;
+        Ok(Pooled {
+            conn,
+            trusted_until: Some(Instant::now() + TRUSTED_FOR),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
+        if pooled
+            .trusted_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Ok(());
+        }
+        let answered = pooled.conn.ping().map_err(r2d2::Error::QueryError);
+        pooled.used(answered.is_ok());
+        answered
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        std::thread::panicking() || pooled.conn.is_broken()
     }
 }
 
@@ -326,7 +372,13 @@ where
         let mut conn = pool
             .get()
             .map_err(|error| ApiError::Unavailable(error.to_string()))?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        // Refusals (404, 422, ...) say nothing about the connection; other errors may.
+        conn.used(!matches!(
+            result,
+            Err(ApiError::Unavailable(_) | ApiError::Internal(_))
+        ));
+        result
     })
     .await
     .map_err(|error| ApiError::Internal(error.into()))?
