@@ -3,7 +3,9 @@
 use std::sync::atomic::AtomicBool;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Untyped};
 use natter_domain::event::Event;
 
 use crate::db::DbConnection;
@@ -146,31 +148,30 @@ pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
             complete_below: since,
         });
     };
-    let rows = diesel::sql_query(
-        "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin), \
-              base AS (SELECT coalesce(max(position), 0) AS top FROM chat_events), \
-              batch AS ( \
-                SELECT id, row_number() OVER (ORDER BY conversation_id, seq) AS n \
-                  FROM chat_events \
-                 WHERE position IS NULL AND txid >= $1 AND txid < (SELECT xmin FROM horizon) \
-                 ORDER BY conversation_id, seq \
-                 LIMIT $2), \
-              stamped AS ( \
-                UPDATE chat_events e SET position = base.top + batch.n \
-                  FROM batch, base WHERE e.id = batch.id \
-                RETURNING e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload), \
-              waiting AS ( \
-                SELECT count(*) AS n FROM chat_events \
-                 WHERE position IS NULL AND txid >= (SELECT xmin FROM horizon)) \
-         SELECT h.xmin, w.n AS waiting, s.position, s.conversation_id, s.subject_user_id, \
-                s.kind, s.payload, \
-                (SELECT count(*) FROM (SELECT pg_notify('natter_events', '') FROM stamped LIMIT 1) AS n) \
-                  AS notified \
-           FROM horizon h CROSS JOIN waiting w LEFT JOIN stamped s ON true \
-          ORDER BY s.position",
-    )
-    .bind::<BigInt, _>(since)
-    .bind::<BigInt, _>(STAMP_BATCH)
+    let rows = PreparedSql {
+        sql: "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin), \
+                   base AS (SELECT coalesce(max(position), 0) AS top FROM chat_events), \
+                   batch AS ( \
+                     SELECT id, row_number() OVER (ORDER BY conversation_id, seq) AS n \
+                       FROM chat_events \
+                      WHERE position IS NULL AND txid >= ? AND txid < (SELECT xmin FROM horizon) \
+                      ORDER BY conversation_id, seq \
+                      LIMIT ?), \
+                   stamped AS ( \
+                     UPDATE chat_events e SET position = base.top + batch.n \
+                       FROM batch, base WHERE e.id = batch.id \
+                     RETURNING e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload), \
+                   waiting AS ( \
+                     SELECT count(*) AS n FROM chat_events \
+                      WHERE position IS NULL AND txid >= (SELECT xmin FROM horizon)) \
+              SELECT h.xmin, w.n AS waiting, s.position, s.conversation_id, s.subject_user_id, \
+                     s.kind, s.payload, \
+                     (SELECT count(*) FROM (SELECT pg_notify('natter_events', '') FROM stamped LIMIT 1) AS n) \
+                       AS notified \
+                FROM horizon h CROSS JOIN waiting w LEFT JOIN stamped s ON true \
+               ORDER BY s.position",
+        binds: [since, STAMP_BATCH],
+    }
     .load::<PassRow>(conn)?;
     let (xmin, waiting) = rows
         .first()
@@ -204,9 +205,42 @@ pub fn request_stamp(conn: &mut DbConnection) -> QueryResult<()> {
     Ok(())
 }
 
+/// A fixed statement with `?` where each of its `i64` parameters goes, which
+/// PostgreSQL parses and plans once per connection: diesel prepares and caches its DSL
+/// queries, but never `sql_query`, and parsing and planning the stamper's statement
+/// took three quarters of each pass (0.9 of 1.1 ms).
+struct PreparedSql<const N: usize> {
+    sql: &'static str,
+    binds: [i64; N],
+}
+
+impl<const N: usize> QueryFragment<Pg> for PreparedSql<N> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let mut parts = self.sql.split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (bind, part) in self.binds.iter().zip(parts) {
+            out.push_bind_param::<BigInt, i64>(bind)?;
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+impl<const N: usize> QueryId for PreparedSql<N> {
+    // No static id: the statement cache keys it by its SQL.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<const N: usize> Query for PreparedSql<N> {
+    type SqlType = Untyped;
+}
+
+impl<const N: usize, C> RunQueryDsl<C> for PreparedSql<N> {}
+
 /// A stamped event as the stream reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = chat_events, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+#[diesel(table_name = chat_events, check_for_backend(Pg, diesel::sqlite::Sqlite))]
 pub struct StampedEvent {
     #[diesel(select_expression = chat_events::position.assume_not_null())]
     pub position: i64,
