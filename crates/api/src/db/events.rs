@@ -2,8 +2,8 @@
 
 use std::sync::atomic::AtomicBool;
 
-use diesel::prelude::*;
 use diesel::pg::Pg;
+use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Untyped};
 use natter_domain::event::Event;
