@@ -159,7 +159,8 @@ impl Feed {
                 .await
                 .ok()?;
                 self.replaying = batch.len() == usize::try_from(REPLAY_BATCH).unwrap_or(usize::MAX);
-                self.replay.extend(batch);
+                // Empty here: take the batch's own allocation rather than copy it.
+                self.replay = batch.into();
             } else {
                 break;
             }
