@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDateTime;
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use natter_domain::api::{Message, MessagePage, ReactionSummary, SeenEntry, User, Watermark};
 use natter_domain::event::Event;
 use natter_domain::{
@@ -14,6 +15,7 @@ use natter_domain::{
 
 use crate::db::conversations::{require_member, utc};
 use crate::db::models::{EmojiRow, MemberRow, MessageRow, NewMessage, UserRow};
+use crate::db::prepared::{Param, PreparedSql};
 use crate::db::{DbConnection, database_now, events, per_backend, users};
 use crate::error::ApiError;
 use crate::schema::{
@@ -64,11 +66,11 @@ fn visible_message(
     Ok((message, member))
 }
 
-fn bare_message(row: &MessageRow, sender: &UserRow) -> Message {
+fn bare_message(row: &MessageRow, sender: User) -> Message {
     Message {
         id: MessageId(row.id),
         conversation_id: ConversationId(row.conversation_id),
-        sender: users::to_user(sender),
+        sender,
         content: row.content.clone(),
         client_id: row
             .client_id
@@ -80,41 +82,76 @@ fn bare_message(row: &MessageRow, sender: &UserRow) -> Message {
     }
 }
 
-/// Sends a message. With a `client_id` already used by this sender in this
-/// conversation, returns that message instead (`false`: nothing new was written).
+/// Sends a message from `sender` (a nickname never changes, so the caller's session
+/// supplies it). With a `client_id` already used by this sender in this conversation,
+/// returns that message instead (`false`: nothing new was written).
 pub fn send(
     conn: &mut DbConnection,
     conversation: ConversationId,
-    sender: UserId,
+    sender: &User,
     body: &MessageBody,
     client_id: Option<ClientId>,
 ) -> Result<(Message, bool), ApiError> {
     let client_id = client_id.map(|id| id.to_string());
-    // The hot path takes four statements: the sender (and whether they may), the
-    // conversation's row, the insert, the event.
-    conn.transaction(|conn| {
-        let sender_row: UserRow = chat_conversation_members::table
-            .inner_join(auth_users::table)
-            .filter(chat_conversation_members::conversation_id.eq(conversation.get()))
-            .filter(chat_conversation_members::user_id.eq(sender.get()))
-            .select(UserRow::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(ApiError::NotFound)?;
-        let find_existing = |conn: &mut DbConnection, client_id: &str| {
-            chat_messages::table
-                .filter(chat_messages::conversation_id.eq(conversation.get()))
-                .filter(chat_messages::sender_id.eq(sender.get()))
-                .filter(chat_messages::client_id.eq(client_id))
-                .select(MessageRow::as_select())
-                .first(conn)
-                .optional()
-        };
+    let sent = match conn {
+        DbConnection::Pg(pg) => send_in_one_statement(pg, conversation, sender, body, client_id.as_deref())?,
+        DbConnection::Sqlite(_) => send_in_transaction(conn, conversation, sender, body, client_id.as_deref())?,
+    };
+    match sent {
+        Sent::New(message) => Ok((message, true)),
         // A retried send answers the message it already made, even once closed.
-        if let Some(client_id) = client_id.as_deref()
-            && let Some(existing) = find_existing(conn, client_id)?
+        Sent::Existing => {
+            let row = existing_message(conn, conversation, sender.id, client_id.as_deref())?
+                .ok_or(ApiError::NotFound)?;
+            Ok((with_details(conn, &row, sender.clone(), sender.id)?, false))
+        }
+        Sent::Closed => Err(closed()),
+        Sent::NotFound => Err(ApiError::NotFound),
+    }
+}
+
+/// What a send came to.
+enum Sent {
+    New(Message),
+    /// This sender already sent a message with this `client_id`.
+    Existing,
+    Closed,
+    /// No such conversation, or the sender is not a member.
+    NotFound,
+}
+
+fn existing_message(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    sender: UserId,
+    client_id: Option<&str>,
+) -> QueryResult<Option<MessageRow>> {
+    chat_messages::table
+        .filter(chat_messages::conversation_id.eq(conversation.get()))
+        .filter(chat_messages::sender_id.eq(sender.get()))
+        .filter(chat_messages::client_id.eq(client_id))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The new message and its `message_created` event, as the portable transaction
+/// writes them.
+fn send_in_transaction(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    sender: &User,
+    body: &MessageBody,
+    client_id: Option<&str>,
+) -> Result<Sent, ApiError> {
+    conn.transaction(|conn| {
+        if require_member(conn, conversation, sender.id).is_err() {
+            return Ok(Sent::NotFound);
+        }
+        if client_id.is_some()
+            && existing_message(conn, conversation, sender.id, client_id)?.is_some()
         {
-            return Ok((with_details(conn, &existing, &sender_row, sender)?, false));
+            return Ok(Sent::Existing);
         }
         // One UPDATE takes the conversation row's lock before the insert, so that
         // message ids and event numbers grow in commit order within a conversation
@@ -133,37 +170,20 @@ pub fn send(
                 ))
                 .get_result(c))?;
         if closed_at.is_some() {
-            return Err(closed());
+            return Ok(Sent::Closed);
         }
         let new = NewMessage {
             conversation_id: conversation.get(),
-            sender_id: sender.get(),
+            sender_id: sender.id.get(),
             content: body.as_str(),
-            client_id: client_id.as_deref(),
+            client_id,
             created_at: now,
         };
-        let inserted = per_backend!(conn, c => diesel::insert_into(chat_messages::table)
+        let row = per_backend!(conn, c => diesel::insert_into(chat_messages::table)
             .values(&new)
-            .on_conflict((
-                chat_messages::conversation_id,
-                chat_messages::sender_id,
-                chat_messages::client_id,
-            ))
-            .do_nothing()
             .returning(MessageRow::as_returning())
-            .get_result(c)
-            .optional())?;
-        let Some(row) = inserted else {
-            // A concurrent send with the same client_id committed first. Give the
-            // event number back (the row is still locked), so none is skipped.
-            diesel::update(chat_conversations::table.find(conversation.get()))
-                .set(chat_conversations::last_event_seq.eq(chat_conversations::last_event_seq - 1))
-                .execute(conn)?;
-            let existing = find_existing(conn, client_id.as_deref().unwrap_or_default())?
-                .ok_or(ApiError::NotFound)?;
-            return Ok((with_details(conn, &existing, &sender_row, sender)?, false));
-        };
-        let message = bare_message(&row, &sender_row);
+            .get_result(c))?;
+        let message = bare_message(&row, sender.clone());
         events::append_numbered(
             conn,
             conversation.get(),
@@ -173,14 +193,153 @@ pub fn send(
                 message: message.clone(),
             },
         )?;
-        Ok((message, true))
+        Ok(Sent::New(message))
     })
+}
+
+/// The outcome of [`SEND`].
+#[derive(QueryableByName)]
+struct SendRow {
+    #[diesel(sql_type = Bool)]
+    member: bool,
+    #[diesel(sql_type = Nullable<Bool>)]
+    closed: Option<bool>,
+    #[diesel(sql_type = Bool)]
+    existing: bool,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    created_at: Option<NaiveDateTime>,
+}
+
+/// A send on PostgreSQL: membership, the earlier message with this `client_id`, the
+/// conversation's row lock (taken before the insert, so that message ids and event
+/// numbers grow in commit order within a conversation, and a concurrent close is
+/// ordered against the send), the insert, the next event number and the event, all
+/// in one autocommit statement: one round trip and one commit instead of seven round
+/// trips. The event's payload is spliced around the id and time only the insert knows
+/// (see [`PayloadPieces`]). When a concurrent send with the same `client_id` commits
+/// first, the insert does nothing, and neither does anything that depends on it.
+const SEND: &str = "\
+WITH p AS (SELECT ?::bigint AS conversation_id, ?::bigint AS sender_id, \
+                  ?::text AS content, ?::text AS client_id), \
+     member AS (SELECT FROM p JOIN chat_conversation_members m \
+                 ON m.conversation_id = p.conversation_id AND m.user_id = p.sender_id), \
+     existing AS (SELECT e.id FROM p JOIN chat_messages e \
+                   ON e.conversation_id = p.conversation_id AND e.sender_id = p.sender_id \
+                  AND e.client_id = p.client_id), \
+     locked AS (SELECT c.closed_at FROM p JOIN chat_conversations c ON c.id = p.conversation_id \
+                 WHERE EXISTS (SELECT FROM member) AND NOT EXISTS (SELECT FROM existing) \
+                   FOR UPDATE OF c), \
+     inserted AS (INSERT INTO chat_messages (conversation_id, sender_id, content, client_id, created_at) \
+                  SELECT p.conversation_id, p.sender_id, p.content, p.client_id, \
+                         clock_timestamp() AT TIME ZONE 'UTC' \
+                    FROM p, locked WHERE locked.closed_at IS NULL \
+                  ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING \
+                  RETURNING id, created_at), \
+     bumped AS (UPDATE chat_conversations c \
+                   SET last_event_seq = c.last_event_seq + 1, last_activity_at = i.created_at \
+                  FROM p, inserted i WHERE c.id = p.conversation_id \
+                RETURNING c.last_event_seq AS seq), \
+     event AS (INSERT INTO chat_events (conversation_id, seq, kind, payload) \
+               SELECT p.conversation_id, b.seq, ?, \
+                      ? || i.id || ? || to_char(i.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || ? \
+                 FROM p, inserted i, bumped b) \
+SELECT EXISTS (SELECT FROM member) AS member, \
+       (SELECT closed_at IS NOT NULL FROM locked) AS closed, \
+       EXISTS (SELECT FROM existing) AS existing, i.id, i.created_at \
+  FROM p LEFT JOIN inserted i ON true";
+
+fn send_in_one_statement(
+    conn: &mut PgConnection,
+    conversation: ConversationId,
+    sender: &User,
+    body: &MessageBody,
+    client_id: Option<&str>,
+) -> Result<Sent, ApiError> {
+    let mut message = Message {
+        id: MessageId(0),
+        conversation_id: conversation,
+        sender: sender.clone(),
+        content: body.as_str().to_owned(),
+        client_id: client_id.and_then(|id| ClientId::parse(id).ok()),
+        created_at: DateTime::UNIX_EPOCH,
+        reactions: Vec::new(),
+        seen_by: Vec::new(),
+    };
+    let event = PayloadPieces::of(&message)?;
+    let row = PreparedSql {
+        sql: SEND,
+        params: [
+            Param::BigInt(conversation.get()),
+            Param::BigInt(sender.id.get()),
+            Param::Text(body.as_str()),
+            Param::NullableText(client_id),
+            Param::Text(&event.kind),
+            Param::Text(&event.head),
+            Param::Text(&event.middle),
+            Param::Text(&event.tail),
+        ],
+    }
+    .get_result::<SendRow>(conn)?;
+    if !row.member {
+        return Ok(Sent::NotFound);
+    }
+    Ok(match (row.existing, row.closed, row.id, row.created_at) {
+        (true, ..) => Sent::Existing,
+        (_, _, Some(id), Some(created_at)) => {
+            message.id = MessageId(id);
+            message.created_at = utc(created_at);
+            Sent::New(message)
+        }
+        (_, Some(true), ..) => Sent::Closed,
+        // A concurrent send with the same client_id committed first.
+        (_, Some(false), ..) => Sent::Existing,
+        (_, None, ..) => Sent::NotFound,
+    })
+}
+
+/// A `message_created` event's kind and payload, the payload cut where the message's
+/// id and creation time go, which only the insert knows: the statement joins
+/// `head || id || middle || time || tail`. The cuts are found by serializing the event
+/// with marker values; a marker begins with a quoted key, which can only be the
+/// structure's own (quotes inside strings are escaped).
+#[derive(Debug)]
+struct PayloadPieces {
+    kind: String,
+    head: String,
+    middle: String,
+    tail: String,
+}
+
+impl PayloadPieces {
+    const ID_MARK: &str = "\"id\":-9223372036854775808";
+    const TIME_MARK: &str = "\"created_at\":\"1970-01-01T00:00:00Z\"";
+
+    fn of(message: &Message) -> anyhow::Result<Self> {
+        let mut marked = message.clone();
+        marked.id = MessageId(i64::MIN);
+        marked.created_at = DateTime::UNIX_EPOCH;
+        let (kind, payload) = events::encode(&Event::MessageCreated { message: marked })?;
+        let (head, rest) = payload
+            .split_once(Self::ID_MARK)
+            .context("no id marker in the message_created payload")?;
+        let (middle, tail) = rest
+            .split_once(Self::TIME_MARK)
+            .context("no time marker in the message_created payload")?;
+        Ok(Self {
+            kind,
+            head: format!("{head}\"id\":"),
+            middle: format!("{middle}\"created_at\":\""),
+            tail: format!("\"{tail}"),
+        })
+    }
 }
 
 fn with_details(
     conn: &mut DbConnection,
     row: &MessageRow,
-    sender: &UserRow,
+    sender: User,
     caller: UserId,
 ) -> Result<Message, ApiError> {
     let mut messages = vec![bare_message(row, sender)];
@@ -254,7 +413,7 @@ pub fn history(
     };
     let mut messages: Vec<Message> = rows
         .drain(..)
-        .map(|(row, sender)| bare_message(&row, &sender))
+        .map(|(row, sender)| bare_message(&row, users::to_user(&sender)))
         .collect();
     attach_details(conn, conversation, caller, &mut messages)?;
     Ok(MessagePage {
@@ -415,7 +574,7 @@ pub fn seen_by(
 ) -> Result<Vec<SeenEntry>, ApiError> {
     let (message, _) = visible_message(conn, id, caller)?;
     let sender = users::by_id(conn, UserId(message.sender_id))?.ok_or(ApiError::NotFound)?;
-    let detailed = with_details(conn, &message, &sender, caller)?;
+    let detailed = with_details(conn, &message, users::to_user(&sender), caller)?;
     Ok(detailed.seen_by)
 }
 
@@ -564,6 +723,46 @@ pub fn react(
             events::append(conn, message.conversation_id, None, &event)?;
         }
         let sender = users::by_id(conn, UserId(message.sender_id))?.ok_or(ApiError::NotFound)?;
-        Ok(with_details(conn, &message, &sender, caller)?.reactions)
+        Ok(with_details(conn, &message, users::to_user(&sender), caller)?.reactions)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Timelike, Utc};
+
+    use super::*;
+
+    #[test]
+    fn payload_pieces_join_into_the_event_serde_writes() {
+        let mut message = Message {
+            id: MessageId(0),
+            conversation_id: ConversationId(7),
+            sender: User {
+                id: UserId(3),
+                nickname: "ana \"id\":-9223372036854775808".into(),
+            },
+            content: "\"created_at\":\"1970-01-01T00:00:00Z\" and {\"id\":1}".into(),
+            client_id: None,
+            created_at: DateTime::UNIX_EPOCH,
+            reactions: Vec::new(),
+            seen_by: Vec::new(),
+        };
+        let pieces = PayloadPieces::of(&message).expect("pieces");
+        // What the statement does, with a time of six fractional digits as to_char writes.
+        let joined = format!(
+            "{}{}{}{}{}",
+            pieces.head, 4_200_000_123_i64, pieces.middle, "2026-11-26T10:20:39.123456Z", pieces.tail
+        );
+        message.id = MessageId(4_200_000_123);
+        message.created_at = Utc
+            .with_ymd_and_hms(2026, 11, 26, 10, 20, 39)
+            .unwrap()
+            .with_nanosecond(123_456_000)
+            .unwrap();
+        let event = Event::MessageCreated { message };
+        assert_eq!(pieces.kind, "message_created");
+        assert_eq!(joined, serde_json::to_string(&event).unwrap());
+        assert_eq!(serde_json::from_str::<Event>(&joined).unwrap(), event);
+    }
 }

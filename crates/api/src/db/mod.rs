@@ -31,6 +31,7 @@ pub mod events;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod prepared;
 pub mod settings;
 pub mod users;
 

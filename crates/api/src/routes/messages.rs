@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use natter_domain::api::{
     HistoryQuery, MarkSeenRequest, Message, MessagePage, ReactionSummary, SeenEntry,
-    SendMessageRequest, Watermark,
+    SendMessageRequest, User, Watermark,
 };
 use natter_domain::{ConversationId, EmojiKey, ErrorBody, MessageId, ValidationError};
 
@@ -85,9 +85,13 @@ pub async fn send_message(
     body: Json<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (content, client_id) = body.0.validate()?;
-    let (id, me) = (id.into_inner(), user.id);
+    let id = id.into_inner();
+    let sender = User {
+        id: user.id,
+        nickname: user.nickname,
+    };
     let (message, created) = db::write(&pool, move |conn| {
-        messages::send(conn, id, me, &content, client_id)
+        messages::send(conn, id, &sender, &content, client_id)
     })
     .await?;
     Ok(if created {
