@@ -39,6 +39,24 @@ async fn assert_refused(app: &TestApp, token: &str, what: &str) {
     assert_eq!(reply.code(), "unauthenticated", "{what}");
 }
 
+/// Sending checks the session in its own statement (see `UncheckedSession`): the
+/// same 401, and nothing written.
+async fn assert_send_refused(app: &TestApp, token: &str, conversation: i64, what: &str) {
+    let (messages, events) = (app.count("chat_messages"), app.count("chat_events"));
+    let reply = app
+        .call(
+            Method::POST,
+            &format!("/conversations/{conversation}/messages"),
+            Some(token),
+            Some(&json!({ "content": "still here?" })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+    assert_eq!(reply.code(), "unauthenticated", "{what}");
+    assert_eq!(app.count("chat_messages"), messages, "{what}");
+    assert_eq!(app.count("chat_events"), events, "{what}");
+}
+
 async fn person(app: &TestApp) -> (Person, Value) {
     let alice = app.register("alice").await;
     let claims = claims_of(&alice.token);
@@ -158,6 +176,10 @@ async fn expired_or_odd_claims_are_refused() {
 async fn revoked_and_deleted_sessions_are_refused() {
     let app = app().await;
     let (alice, claims) = person(&app).await;
+    let bob = app.register("bob").await;
+    let chat = app.conversation(&alice, "before", &[&bob]).await;
+    app.send(chat, &alice, "hello").await;
+    app.send(chat, &bob, "hi").await;
     let logout = app
         .call(
             Method::DELETE,
@@ -168,6 +190,7 @@ async fn revoked_and_deleted_sessions_are_refused() {
         .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_refused(&app, &alice.token, "revoked by logout").await;
+    assert_send_refused(&app, &alice.token, chat, "send after logout").await;
     assert_refused(
         &app,
         &sign(&claims, Algorithm::HS256, SECRET),
@@ -175,7 +198,6 @@ async fn revoked_and_deleted_sessions_are_refused() {
     )
     .await;
 
-    let bob = app.register("bob").await;
     let sid = claims_of(&bob.token)["sid"].as_i64().expect("sid");
     {
         use diesel::prelude::*;
@@ -184,4 +206,5 @@ async fn revoked_and_deleted_sessions_are_refused() {
             .expect("delete session");
     }
     assert_refused(&app, &bob.token, "deleted session").await;
+    assert_send_refused(&app, &bob.token, chat, "send with a deleted session").await;
 }

@@ -8,8 +8,8 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use natter_domain::event::Event;
 
 use crate::db::DbConnection;
-use crate::db::prepared::{Param, PreparedSql};
 use crate::db::models::NewEvent;
+use crate::db::prepared::{Param, PreparedSql};
 use crate::schema::{chat_conversations, chat_events};
 
 /// Appends `event` to its conversation's log at the next position. The `UPDATE ...

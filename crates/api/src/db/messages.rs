@@ -13,6 +13,7 @@ use natter_domain::{
     ClientId, ConversationId, EmojiKey, ErrorCode, MessageBody, MessageId, UserId,
 };
 
+use crate::auth::TokenClaims;
 use crate::db::conversations::{require_member, utc};
 use crate::db::models::{EmojiRow, MemberRow, MessageRow, NewMessage, UserRow};
 use crate::db::prepared::{Param, PreparedSql};
@@ -82,42 +83,50 @@ fn bare_message(row: &MessageRow, sender: User) -> Message {
     }
 }
 
-/// Sends a message from `sender` (a nickname never changes, so the caller's session
-/// supplies it). With a `client_id` already used by this sender in this conversation,
-/// returns that message instead (`false`: nothing new was written).
+/// Sends a message from the session's person, checking the session as
+/// [`users::session_user`] does. With a `client_id` already used by this sender in
+/// this conversation, returns that message instead (`false`: nothing new was written).
 pub fn send(
     conn: &mut DbConnection,
     conversation: ConversationId,
-    sender: &User,
+    session: TokenClaims,
     body: &MessageBody,
     client_id: Option<ClientId>,
 ) -> Result<(Message, bool), ApiError> {
     let client_id = client_id.map(|id| id.to_string());
     let sent = match conn {
-        DbConnection::Pg(pg) => send_in_one_statement(pg, conversation, sender, body, client_id.as_deref())?,
-        DbConnection::Sqlite(_) => send_in_transaction(conn, conversation, sender, body, client_id.as_deref())?,
+        DbConnection::Pg(pg) => {
+            send_in_one_statement(pg, conversation, session, body, client_id.as_deref())?
+        }
+        DbConnection::Sqlite(_) => {
+            send_in_transaction(conn, conversation, session, body, client_id.as_deref())?
+        }
     };
     match sent {
         Sent::New(message) => Ok((message, true)),
         // A retried send answers the message it already made, even once closed.
-        Sent::Existing => {
+        Sent::Existing(sender) => {
             let row = existing_message(conn, conversation, sender.id, client_id.as_deref())?
                 .ok_or(ApiError::NotFound)?;
-            Ok((with_details(conn, &row, sender.clone(), sender.id)?, false))
+            let caller = sender.id;
+            Ok((with_details(conn, &row, sender, caller)?, false))
         }
         Sent::Closed => Err(closed()),
         Sent::NotFound => Err(ApiError::NotFound),
+        Sent::SignedOut => Err(ApiError::unauthenticated()),
     }
 }
 
 /// What a send came to.
 enum Sent {
     New(Message),
-    /// This sender already sent a message with this `client_id`.
-    Existing,
+    /// This sender (here) already sent a message with this `client_id`.
+    Existing(User),
     Closed,
     /// No such conversation, or the sender is not a member.
     NotFound,
+    /// The session is revoked or expired.
+    SignedOut,
 }
 
 fn existing_message(
@@ -140,18 +149,22 @@ fn existing_message(
 fn send_in_transaction(
     conn: &mut DbConnection,
     conversation: ConversationId,
-    sender: &User,
+    session: TokenClaims,
     body: &MessageBody,
     client_id: Option<&str>,
 ) -> Result<Sent, ApiError> {
     conn.transaction(|conn| {
+        let Some(sender) = users::session_user(conn, session)? else {
+            return Ok(Sent::SignedOut);
+        };
+        let sender = users::to_user(&sender);
         if require_member(conn, conversation, sender.id).is_err() {
             return Ok(Sent::NotFound);
         }
         if client_id.is_some()
             && existing_message(conn, conversation, sender.id, client_id)?.is_some()
         {
-            return Ok(Sent::Existing);
+            return Ok(Sent::Existing(sender));
         }
         // One UPDATE takes the conversation row's lock before the insert, so that
         // message ids and event numbers grow in commit order within a conversation
@@ -183,7 +196,7 @@ fn send_in_transaction(
             .values(&new)
             .returning(MessageRow::as_returning())
             .get_result(c))?;
-        let message = bare_message(&row, sender.clone());
+        let message = bare_message(&row, sender);
         events::append_numbered(
             conn,
             conversation.get(),
@@ -200,36 +213,45 @@ fn send_in_transaction(
 /// The outcome of [`SEND`].
 #[derive(QueryableByName)]
 struct SendRow {
+    /// The sender's, when the session is live.
+    #[diesel(sql_type = Nullable<Text>)]
+    nickname: Option<String>,
     #[diesel(sql_type = Bool)]
     member: bool,
-    #[diesel(sql_type = Nullable<Bool>)]
-    closed: Option<bool>,
     #[diesel(sql_type = Bool)]
     existing: bool,
+    #[diesel(sql_type = Nullable<Bool>)]
+    closed: Option<bool>,
     #[diesel(sql_type = Nullable<BigInt>)]
     id: Option<i64>,
     #[diesel(sql_type = Nullable<Timestamp>)]
     created_at: Option<NaiveDateTime>,
 }
 
-/// A send on PostgreSQL: membership, the earlier message with this `client_id`, the
-/// conversation's row lock (taken before the insert, so that message ids and event
-/// numbers grow in commit order within a conversation, and a concurrent close is
-/// ordered against the send), the insert, the next event number and the event, all
-/// in one autocommit statement: one round trip and one commit instead of seven round
-/// trips. The event's payload is spliced around the id and time only the insert knows
-/// (see [`PayloadPieces`]). When a concurrent send with the same `client_id` commits
+/// A send on PostgreSQL in one autocommit statement: one round trip and one commit
+/// where the portable path takes nine round trips. In order: the session (live, as
+/// [`users::session_user`] checks it), membership, an earlier message with this
+/// `client_id`, the conversation's row lock (taken before the insert, so that message
+/// ids and event numbers grow in commit order within a conversation, and a concurrent
+/// close is ordered against the send), the insert, the next event number and the
+/// event, whose payload is spliced around what only the statement knows (see
+/// [`PayloadPieces`]). When a concurrent send with the same `client_id` commits
 /// first, the insert does nothing, and neither does anything that depends on it.
 const SEND: &str = "\
-WITH p AS (SELECT ?::bigint AS conversation_id, ?::bigint AS sender_id, \
-                  ?::text AS content, ?::text AS client_id), \
+WITH p AS (SELECT ?::bigint AS session_id, ?::bigint AS conversation_id, \
+                  ?::bigint AS sender_id, ?::text AS content, ?::text AS client_id), \
+     session AS (SELECT u.nickname FROM p \
+                   JOIN auth_sessions s ON s.id = p.session_id AND s.user_id = p.sender_id \
+                   JOIN auth_users u ON u.id = s.user_id \
+                  WHERE s.revoked_at IS NULL AND s.expires_at > CURRENT_TIMESTAMP), \
      member AS (SELECT FROM p JOIN chat_conversation_members m \
                  ON m.conversation_id = p.conversation_id AND m.user_id = p.sender_id), \
-     existing AS (SELECT e.id FROM p JOIN chat_messages e \
+     existing AS (SELECT FROM p JOIN chat_messages e \
                    ON e.conversation_id = p.conversation_id AND e.sender_id = p.sender_id \
                   AND e.client_id = p.client_id), \
      locked AS (SELECT c.closed_at FROM p JOIN chat_conversations c ON c.id = p.conversation_id \
-                 WHERE EXISTS (SELECT FROM member) AND NOT EXISTS (SELECT FROM existing) \
+                 WHERE EXISTS (SELECT FROM session) AND EXISTS (SELECT FROM member) \
+                   AND NOT EXISTS (SELECT FROM existing) \
                    FOR UPDATE OF c), \
      inserted AS (INSERT INTO chat_messages (conversation_id, sender_id, content, client_id, created_at) \
                   SELECT p.conversation_id, p.sender_id, p.content, p.client_id, \
@@ -243,24 +265,28 @@ WITH p AS (SELECT ?::bigint AS conversation_id, ?::bigint AS sender_id, \
                 RETURNING c.last_event_seq AS seq), \
      event AS (INSERT INTO chat_events (conversation_id, seq, kind, payload) \
                SELECT p.conversation_id, b.seq, ?, \
-                      ? || i.id || ? || to_char(i.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || ? \
-                 FROM p, inserted i, bumped b) \
-SELECT EXISTS (SELECT FROM member) AS member, \
-       (SELECT closed_at IS NOT NULL FROM locked) AS closed, \
-       EXISTS (SELECT FROM existing) AS existing, i.id, i.created_at \
+                      ? || to_json(i.id)::text || ? || to_json(s.nickname)::text || ? \
+                        || to_json(to_char(i.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text || ? \
+                 FROM p, session s, inserted i, bumped b) \
+SELECT (SELECT nickname FROM session) AS nickname, EXISTS (SELECT FROM member) AS member, \
+       EXISTS (SELECT FROM existing) AS existing, \
+       (SELECT closed_at IS NOT NULL FROM locked) AS closed, i.id, i.created_at \
   FROM p LEFT JOIN inserted i ON true";
 
 fn send_in_one_statement(
     conn: &mut PgConnection,
     conversation: ConversationId,
-    sender: &User,
+    session: TokenClaims,
     body: &MessageBody,
     client_id: Option<&str>,
 ) -> Result<Sent, ApiError> {
     let mut message = Message {
         id: MessageId(0),
         conversation_id: conversation,
-        sender: sender.clone(),
+        sender: User {
+            id: session.user_id,
+            nickname: String::new(),
+        },
         content: body.as_str().to_owned(),
         client_id: client_id.and_then(|id| ClientId::parse(id).ok()),
         created_at: DateTime::UNIX_EPOCH,
@@ -268,25 +294,32 @@ fn send_in_one_statement(
         seen_by: Vec::new(),
     };
     let event = PayloadPieces::of(&message)?;
+    let [head, after_id, after_nickname, tail] = event.pieces.each_ref().map(String::as_str);
     let row = PreparedSql {
         sql: SEND,
         params: [
+            Param::BigInt(session.session_id.get()),
             Param::BigInt(conversation.get()),
-            Param::BigInt(sender.id.get()),
+            Param::BigInt(session.user_id.get()),
             Param::Text(body.as_str()),
             Param::NullableText(client_id),
             Param::Text(&event.kind),
-            Param::Text(&event.head),
-            Param::Text(&event.middle),
-            Param::Text(&event.tail),
+            Param::Text(head),
+            Param::Text(after_id),
+            Param::Text(after_nickname),
+            Param::Text(tail),
         ],
     }
     .get_result::<SendRow>(conn)?;
+    let Some(nickname) = row.nickname else {
+        return Ok(Sent::SignedOut);
+    };
+    message.sender.nickname = nickname;
     if !row.member {
         return Ok(Sent::NotFound);
     }
     Ok(match (row.existing, row.closed, row.id, row.created_at) {
-        (true, ..) => Sent::Existing,
+        (true, ..) => Sent::Existing(message.sender),
         (_, _, Some(id), Some(created_at)) => {
             message.id = MessageId(id);
             message.created_at = utc(created_at);
@@ -294,45 +327,48 @@ fn send_in_one_statement(
         }
         (_, Some(true), ..) => Sent::Closed,
         // A concurrent send with the same client_id committed first.
-        (_, Some(false), ..) => Sent::Existing,
+        (_, Some(false), ..) => Sent::Existing(message.sender),
         (_, None, ..) => Sent::NotFound,
     })
 }
 
-/// A `message_created` event's kind and payload, the payload cut where the message's
-/// id and creation time go, which only the insert knows: the statement joins
-/// `head || id || middle || time || tail`. The cuts are found by serializing the event
-/// with marker values; a marker begins with a quoted key, which can only be the
-/// structure's own (quotes inside strings are escaped).
+/// A `message_created` event's kind and its payload cut at the values only the
+/// statement knows: the message's id, its sender's nickname and its time. The
+/// statement joins `pieces[0] || id || pieces[1] || nickname || pieces[2] || time ||
+/// pieces[3]`, each value as JSON. The cuts are found by serializing the event with
+/// marker values behind their keys; a quoted key can only be the structure's own
+/// (quotes inside strings are escaped), and the marker values are nobody's.
 #[derive(Debug)]
 struct PayloadPieces {
     kind: String,
-    head: String,
-    middle: String,
-    tail: String,
+    pieces: [String; 4],
 }
 
 impl PayloadPieces {
-    const ID_MARK: &str = "\"id\":-9223372036854775808";
-    const TIME_MARK: &str = "\"created_at\":\"1970-01-01T00:00:00Z\"";
+    /// Each hole: its key, and the marker value that stands in it.
+    const HOLES: [(&str, &str); 3] = [
+        ("\"id\":", "-9223372036854775808"),
+        ("\"nickname\":", "\"natter:hole\""),
+        ("\"created_at\":", "\"1970-01-01T00:00:00Z\""),
+    ];
 
     fn of(message: &Message) -> anyhow::Result<Self> {
         let mut marked = message.clone();
         marked.id = MessageId(i64::MIN);
+        "natter:hole".clone_into(&mut marked.sender.nickname);
         marked.created_at = DateTime::UNIX_EPOCH;
         let (kind, payload) = events::encode(&Event::MessageCreated { message: marked })?;
-        let (head, rest) = payload
-            .split_once(Self::ID_MARK)
-            .context("no id marker in the message_created payload")?;
-        let (middle, tail) = rest
-            .split_once(Self::TIME_MARK)
-            .context("no time marker in the message_created payload")?;
-        Ok(Self {
-            kind,
-            head: format!("{head}\"id\":"),
-            middle: format!("{middle}\"created_at\":\""),
-            tail: format!("\"{tail}"),
-        })
+        let mut pieces: [String; 4] = Default::default();
+        let mut rest = payload.as_str();
+        for (piece, (key, marker)) in pieces.iter_mut().zip(Self::HOLES) {
+            let at = rest
+                .find(&format!("{key}{marker}"))
+                .with_context(|| format!("no {key} marker in the message_created payload"))?;
+            rest[..at + key.len()].clone_into(piece);
+            rest = &rest[at + key.len() + marker.len()..];
+        }
+        rest.clone_into(&mut pieces[3]);
+        Ok(Self { kind, pieces })
     }
 }
 
@@ -729,8 +765,6 @@ pub fn react(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Timelike, Utc};
-
     use super::*;
 
     #[test]
@@ -749,20 +783,22 @@ mod tests {
             seen_by: Vec::new(),
         };
         let pieces = PayloadPieces::of(&message).expect("pieces");
-        // What the statement does, with a time of six fractional digits as to_char writes.
+        // What the statement does: each value as to_json writes it, the time with six
+        // fractional digits as to_char writes it.
+        let [head, after_id, after_nickname, tail] = &pieces.pieces;
+        let nickname_json = r#""béa \"""#;
         let joined = format!(
-            "{}{}{}{}{}",
-            pieces.head, 4_200_000_123_i64, pieces.middle, "2026-11-26T10:20:39.123456Z", pieces.tail
+            r#"{head}4200000123{after_id}{nickname_json}{after_nickname}"2026-11-26T10:20:39.123456Z"{tail}"#
         );
+        message.sender.nickname = "béa \"".into();
         message.id = MessageId(4_200_000_123);
-        message.created_at = Utc
-            .with_ymd_and_hms(2026, 11, 26, 10, 20, 39)
-            .unwrap()
-            .with_nanosecond(123_456_000)
-            .unwrap();
+        message.created_at = "2026-11-26T10:20:39.123456Z".parse().expect("time");
         let event = Event::MessageCreated { message };
         assert_eq!(pieces.kind, "message_created");
-        assert_eq!(joined, serde_json::to_string(&event).unwrap());
-        assert_eq!(serde_json::from_str::<Event>(&joined).unwrap(), event);
+        assert_eq!(joined, serde_json::to_string(&event).expect("serialize"));
+        assert_eq!(
+            serde_json::from_str::<Event>(&joined).expect("parse"),
+            event
+        );
     }
 }

@@ -3,11 +3,11 @@
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use natter_domain::api::{
     HistoryQuery, MarkSeenRequest, Message, MessagePage, ReactionSummary, SeenEntry,
-    SendMessageRequest, User, Watermark,
+    SendMessageRequest, Watermark,
 };
 use natter_domain::{ConversationId, EmojiKey, ErrorBody, MessageId, ValidationError};
 
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, UncheckedSession};
 use crate::db::{self, Db, messages};
 use crate::error::ApiError;
 use crate::extract::Json;
@@ -79,19 +79,15 @@ pub async fn message_history(
 )]
 #[post("/conversations/{id}/messages")]
 pub async fn send_message(
-    user: CurrentUser,
+    session: UncheckedSession,
     pool: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (content, client_id) = body.0.validate()?;
-    let id = id.into_inner();
-    let sender = User {
-        id: user.id,
-        nickname: user.nickname,
-    };
+    let (id, UncheckedSession(session)) = (id.into_inner(), session);
     let (message, created) = db::write(&pool, move |conn| {
-        messages::send(conn, id, &sender, &content, client_id)
+        messages::send(conn, id, session, &content, client_id)
     })
     .await?;
     Ok(if created {
