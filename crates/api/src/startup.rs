@@ -100,6 +100,10 @@ impl Application {
         // request): end its stream at once and free its subscription, rather than at
         // the next keep-alive write finding the socket dead.
         server = server.h1_allow_half_closed(false);
+        // Events are small writes that must leave at once: without TCP_NODELAY, Nagle
+        // holds a write while an earlier one is unacknowledged, and the client's
+        // delayed ACK makes that up to 40 ms.
+        server = server.tcp_nodelay(true);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
