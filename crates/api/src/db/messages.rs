@@ -229,7 +229,7 @@ struct SendRow {
 }
 
 /// A send on PostgreSQL in one autocommit statement: one round trip and one commit
-/// where the portable path takes nine round trips. In order: the session (live, as
+/// where the portable path takes seven or eight. In order: the session (live, as
 /// [`users::session_user`] checks it), membership, an earlier message with this
 /// `client_id`, the conversation's row lock (taken before the insert, so that message
 /// ids and event numbers grow in commit order within a conversation, and a concurrent
