@@ -158,9 +158,7 @@ fn send_in_transaction(
             return Ok(Sent::SignedOut);
         };
         let sender = users::to_user(&sender);
-        if require_member(conn, conversation, sender.id).is_err() {
-            return Ok(Sent::NotFound);
-        }
+        require_member(conn, conversation, sender.id)?;
         if client_id.is_some()
             && existing_message(conn, conversation, sender.id, client_id)?.is_some()
         {
