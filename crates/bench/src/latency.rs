@@ -2,15 +2,17 @@
 //! one member sends messages at a fixed rate through the first node; prints
 //! send-to-delivery latency over every delivery.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use serde_json::Value;
+use serde::Deserialize;
+use tokio::sync::watch;
 
 use crate::people::{Person, register, run_tag, send, start_conversation};
 
@@ -50,13 +52,39 @@ async fn setup(
 }
 
 /// Each message by its number (its text is `bench N`): when its send began, and
-/// through which node. Noted before the send, since a delivery may beat the reply.
-type Sent = Arc<Mutex<HashMap<usize, (Instant, usize)>>>;
+/// through which node. Noted before the send, since a delivery may beat the reply;
+/// written once and read by every stream without a lock.
+type Sent = Arc<Vec<OnceLock<(Instant, usize)>>>;
 
-/// Send-to-delivery latency, by whether the stream is on the sending node.
+/// Send-to-delivery latency, by whether the stream is on the sending node. Each
+/// stream keeps its own, merged at the end: a shared one behind a lock was where
+/// 1,000 streams on the tool's threads queued.
 struct Latencies {
     same_node: Histogram<u64>,
     cross_node: Histogram<u64>,
+}
+
+impl Latencies {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            same_node: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            cross_node: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        })
+    }
+}
+
+/// The part of a `message_created` event the tool reads, borrowed from the event's
+/// text rather than built into a JSON tree.
+#[derive(Deserialize)]
+struct Created<'a> {
+    #[serde(borrow)]
+    message: Content<'a>,
+}
+
+#[derive(Deserialize)]
+struct Content<'a> {
+    #[serde(borrow)]
+    content: Cow<'a, str>,
 }
 
 #[allow(clippy::too_many_lines)] // one scenario, read top to bottom
@@ -68,13 +96,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let first = &args.nodes[0];
     let (people, conversation) = setup(&client, first, args.members).await?;
 
-    let sent: Sent = Arc::default();
-    let histogram = Arc::new(Mutex::new(Latencies {
-        same_node: Histogram::new_with_bounds(1, 60_000_000, 3)?,
-        cross_node: Histogram::new_with_bounds(1, 60_000_000, 3)?,
-    }));
+    let sent: Sent = Arc::new((0..args.messages).map(|_| OnceLock::new()).collect());
     let expected = args.messages * args.members;
-    let delivered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = watch::channel(false);
     let mut streams = Vec::new();
     for (i, person) in people.iter().enumerate() {
         let node_index = i % args.nodes.len();
@@ -85,35 +110,47 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .send()
             .await?
             .error_for_status()?;
-        let (sent, histogram, delivered) = (sent.clone(), histogram.clone(), delivered.clone());
+        let (sent, delivered, mut stopped) = (sent.clone(), delivered.clone(), stopped.clone());
+        let mut latencies = Latencies::new()?;
         streams.push(tokio::spawn(async move {
             let mut events = response.bytes_stream().eventsource();
-            while let Some(Ok(event)) = events.next().await {
+            loop {
+                let event = tokio::select! {
+                    next = events.next() => match next {
+                        Some(Ok(event)) => event,
+                        _ => break,
+                    },
+                    _ = stopped.changed() => break,
+                };
                 if event.event != "message_created" {
                     continue;
                 }
-                let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
-                    continue;
-                };
-                let Some(number) = data["message"]["content"]
-                    .as_str()
-                    .and_then(|text| text.strip_prefix("bench "))
-                    .and_then(|n| n.parse().ok())
+                let Some(number) =
+                    serde_json::from_str::<Created>(&event.data)
+                        .ok()
+                        .and_then(|created| {
+                            created
+                                .message
+                                .content
+                                .strip_prefix("bench ")?
+                                .parse::<usize>()
+                                .ok()
+                        })
                 else {
                     continue;
                 };
-                let at = sent.lock().ok().and_then(|s| s.get(&number).copied());
-                if let (Some((at, sent_through)), Ok(mut h)) = (at, histogram.lock()) {
+                if let Some((at, sent_through)) = sent.get(number).and_then(OnceLock::get) {
                     let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    let h = if sent_through == node_index {
-                        &mut h.same_node
+                    let h = if *sent_through == node_index {
+                        &mut latencies.same_node
                     } else {
-                        &mut h.cross_node
+                        &mut latencies.cross_node
                     };
                     let _ = h.record(micros.max(1));
                 }
-                delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                delivered.fetch_add(1, Ordering::Relaxed);
             }
+            latencies
         }));
     }
     // Let every stream register before sending.
@@ -136,9 +173,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             for i in share {
                 ticker.tick().await;
                 // The clock starts before the request: latency includes the send itself.
-                if let Ok(mut s) = sent.lock() {
-                    s.insert(i, (Instant::now(), node_index));
-                }
+                let _ = sent[i].set((Instant::now(), node_index));
                 send(
                     &client,
                     &node,
@@ -156,20 +191,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let sending = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while delivered.load(std::sync::atomic::Ordering::Relaxed) < expected
-        && Instant::now() < deadline
-    {
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let delivering = started.elapsed();
     let cpu = cpu.report_since();
+    let got = delivered.load(Ordering::Relaxed);
+    stop.send_replace(true);
+    let mut h = Latencies::new()?;
     for stream in streams {
-        stream.abort();
+        let latencies = stream.await?;
+        h.same_node.add(&latencies.same_node)?;
+        h.cross_node.add(&latencies.cross_node)?;
     }
-    let got = delivered.load(std::sync::atomic::Ordering::Relaxed);
-    let h = histogram
-        .lock()
-        .map_err(|_| anyhow::anyhow!("histogram lock"))?;
     println!(
         "latency: nodes={} members={} senders={} messages={} rate={}/s sent_in={:.2}s deliveries={got}/{expected} lost={}",
         args.nodes.len(),
