@@ -1,11 +1,13 @@
 //! The event log, written in the same transaction as the change it describes.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use natter_domain::event::Event;
+use serde::Deserialize;
 
 use crate::db::DbConnection;
 use crate::db::models::NewEvent;
@@ -59,14 +61,17 @@ pub fn append_numbered(
     Ok(())
 }
 
-/// An event's kind (its `type`) and its payload as stored.
+/// An event's kind (its `type`) and its payload as stored. The kind is read back from
+/// the payload's text, not from a second serialization into a JSON tree: every send
+/// takes this path.
 pub fn encode(event: &Event) -> serde_json::Result<(String, String)> {
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+    }
     let payload = serde_json::to_string(event)?;
-    let kind = serde_json::to_value(event)?
-        .get("type")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown")
-        .to_owned();
+    let kind = serde_json::from_str::<Kind>(&payload)?.kind.into_owned();
     Ok((kind, payload))
 }
 
