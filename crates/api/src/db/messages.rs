@@ -3,10 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Context;
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Text, Timestamp};
 use natter_domain::api::{Message, MessagePage, ReactionSummary, SeenEntry, User, Watermark};
 use natter_domain::event::Event;
 use natter_domain::{
@@ -16,8 +15,8 @@ use natter_domain::{
 use crate::auth::TokenClaims;
 use crate::db::conversations::{require_member, utc};
 use crate::db::models::{EmojiRow, MemberRow, MessageRow, NewMessage, UserRow};
-use crate::db::prepared::{Param, PreparedSql};
-use crate::db::{DbConnection, database_now, events, per_backend, users};
+use crate::db::sends::PgSend;
+use crate::db::{self, Db, DbConnection, database_now, events, per_backend, users};
 use crate::error::ApiError;
 use crate::schema::{
     auth_users, chat_conversation_members, chat_conversations, chat_emojis, chat_message_reactions,
@@ -86,30 +85,38 @@ fn bare_message(row: &MessageRow, sender: User) -> Message {
 /// Sends a message from the session's person, checking the session as
 /// [`users::session_user`] does. With a `client_id` already used by this sender in
 /// this conversation, returns that message instead (`false`: nothing new was written).
-pub fn send(
-    conn: &mut DbConnection,
+pub async fn send(
+    db: &Db,
     conversation: ConversationId,
     session: TokenClaims,
-    body: &MessageBody,
+    body: MessageBody,
     client_id: Option<ClientId>,
 ) -> Result<(Message, bool), ApiError> {
     let client_id = client_id.map(|id| id.to_string());
-    let sent = match conn {
-        DbConnection::Pg(pg) => {
-            send_in_one_statement(pg, conversation, session, body, client_id.as_deref())?
+    let sent = match db.send_queue() {
+        Some(queue) => {
+            let send = PgSend::new(conversation, session, &body, client_id.clone())?;
+            queue.send(send).await?
         }
-        DbConnection::Sqlite(_) => {
-            send_in_transaction(conn, conversation, session, body, client_id.as_deref())?
+        None => {
+            let client_id = client_id.clone();
+            db::write(db, move |conn| {
+                send_in_transaction(conn, conversation, session, &body, client_id.as_deref())
+            })
+            .await?
         }
     };
     match sent {
         Sent::New(message) => Ok((message, true)),
         // A retried send answers the message it already made, even once closed.
         Sent::Existing(sender) => {
-            let row = existing_message(conn, conversation, sender.id, client_id.as_deref())?
-                .ok_or(ApiError::NotFound)?;
-            let caller = sender.id;
-            Ok((with_details(conn, &row, sender, caller)?, false))
+            db::read(db, move |conn| {
+                let row = existing_message(conn, conversation, sender.id, client_id.as_deref())?
+                    .ok_or(ApiError::NotFound)?;
+                let caller = sender.id;
+                Ok((with_details(conn, &row, sender, caller)?, false))
+            })
+            .await
         }
         Sent::Closed => Err(closed()),
         Sent::NotFound => Err(ApiError::NotFound),
@@ -118,7 +125,7 @@ pub fn send(
 }
 
 /// What a send came to.
-enum Sent {
+pub enum Sent {
     New(Message),
     /// This sender (here) already sent a message with this `client_id`.
     Existing(User),
@@ -206,168 +213,6 @@ fn send_in_transaction(
         )?;
         Ok(Sent::New(message))
     })
-}
-
-/// The outcome of [`SEND`].
-#[derive(QueryableByName)]
-struct SendRow {
-    /// The sender's, when the session is live.
-    #[diesel(sql_type = Nullable<Text>)]
-    nickname: Option<String>,
-    #[diesel(sql_type = Bool)]
-    member: bool,
-    #[diesel(sql_type = Bool)]
-    existing: bool,
-    #[diesel(sql_type = Nullable<Bool>)]
-    closed: Option<bool>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    id: Option<i64>,
-    #[diesel(sql_type = Nullable<Timestamp>)]
-    created_at: Option<NaiveDateTime>,
-}
-
-/// A send on PostgreSQL in one autocommit statement: one round trip and one commit
-/// where the portable path takes seven or eight. In order: the session (live, as
-/// [`users::session_user`] checks it), membership, an earlier message with this
-/// `client_id`, the conversation's row lock (taken before the insert, so that message
-/// ids and event numbers grow in commit order within a conversation, and a concurrent
-/// close is ordered against the send), the insert, the next event number and the
-/// event, whose payload is spliced around what only the statement knows (see
-/// [`PayloadPieces`]). When a concurrent send with the same `client_id` commits
-/// first, the insert does nothing, and neither does anything that depends on it.
-const SEND: &str = "\
-WITH p AS (SELECT ?::bigint AS session_id, ?::bigint AS conversation_id, \
-                  ?::bigint AS sender_id, ?::text AS content, ?::text AS client_id), \
-     session AS (SELECT u.nickname FROM p \
-                   JOIN auth_sessions s ON s.id = p.session_id AND s.user_id = p.sender_id \
-                   JOIN auth_users u ON u.id = s.user_id \
-                  WHERE s.revoked_at IS NULL AND s.expires_at > CURRENT_TIMESTAMP), \
-     member AS (SELECT FROM p JOIN chat_conversation_members m \
-                 ON m.conversation_id = p.conversation_id AND m.user_id = p.sender_id), \
-     existing AS (SELECT FROM p JOIN chat_messages e \
-                   ON e.conversation_id = p.conversation_id AND e.sender_id = p.sender_id \
-                  AND e.client_id = p.client_id), \
-     locked AS (SELECT c.closed_at FROM p JOIN chat_conversations c ON c.id = p.conversation_id \
-                 WHERE EXISTS (SELECT FROM session) AND EXISTS (SELECT FROM member) \
-                   AND NOT EXISTS (SELECT FROM existing) \
-                   FOR UPDATE OF c), \
-     inserted AS (INSERT INTO chat_messages (conversation_id, sender_id, content, client_id, created_at) \
-                  SELECT p.conversation_id, p.sender_id, p.content, p.client_id, \
-                         clock_timestamp() AT TIME ZONE 'UTC' \
-                    FROM p, locked WHERE locked.closed_at IS NULL \
-                  ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING \
-                  RETURNING id, created_at), \
-     bumped AS (UPDATE chat_conversations c \
-                   SET last_event_seq = c.last_event_seq + 1, last_activity_at = i.created_at \
-                  FROM p, inserted i WHERE c.id = p.conversation_id \
-                RETURNING c.last_event_seq AS seq), \
-     event AS (INSERT INTO chat_events (conversation_id, seq, kind, payload) \
-               SELECT p.conversation_id, b.seq, ?, \
-                      ? || to_json(i.id)::text || ? || to_json(s.nickname)::text || ? \
-                        || to_json(to_char(i.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text || ? \
-                 FROM p, session s, inserted i, bumped b) \
-SELECT (SELECT nickname FROM session) AS nickname, EXISTS (SELECT FROM member) AS member, \
-       EXISTS (SELECT FROM existing) AS existing, \
-       (SELECT closed_at IS NOT NULL FROM locked) AS closed, i.id, i.created_at \
-  FROM p LEFT JOIN inserted i ON true";
-
-fn send_in_one_statement(
-    conn: &mut PgConnection,
-    conversation: ConversationId,
-    session: TokenClaims,
-    body: &MessageBody,
-    client_id: Option<&str>,
-) -> Result<Sent, ApiError> {
-    let mut message = Message {
-        id: MessageId(0),
-        conversation_id: conversation,
-        sender: User {
-            id: session.user_id,
-            nickname: String::new(),
-        },
-        content: body.as_str().to_owned(),
-        client_id: client_id.and_then(|id| ClientId::parse(id).ok()),
-        created_at: DateTime::UNIX_EPOCH,
-        reactions: Vec::new(),
-        seen_by: Vec::new(),
-    };
-    let event = PayloadPieces::of(&message)?;
-    let [head, after_id, after_nickname, tail] = event.pieces.each_ref().map(String::as_str);
-    let row = PreparedSql {
-        sql: SEND,
-        params: [
-            Param::BigInt(session.session_id.get()),
-            Param::BigInt(conversation.get()),
-            Param::BigInt(session.user_id.get()),
-            Param::Text(body.as_str()),
-            Param::NullableText(client_id),
-            Param::Text(&event.kind),
-            Param::Text(head),
-            Param::Text(after_id),
-            Param::Text(after_nickname),
-            Param::Text(tail),
-        ],
-    }
-    .get_result::<SendRow>(conn)?;
-    let Some(nickname) = row.nickname else {
-        return Ok(Sent::SignedOut);
-    };
-    message.sender.nickname = nickname;
-    if !row.member {
-        return Ok(Sent::NotFound);
-    }
-    Ok(match (row.existing, row.closed, row.id, row.created_at) {
-        (true, ..) => Sent::Existing(message.sender),
-        (_, _, Some(id), Some(created_at)) => {
-            message.id = MessageId(id);
-            message.created_at = utc(created_at);
-            Sent::New(message)
-        }
-        (_, Some(true), ..) => Sent::Closed,
-        // A concurrent send with the same client_id committed first.
-        (_, Some(false), ..) => Sent::Existing(message.sender),
-        (_, None, ..) => Sent::NotFound,
-    })
-}
-
-/// A `message_created` event's kind and its payload cut at the values only the
-/// statement knows: the message's id, its sender's nickname and its time. The
-/// statement joins `pieces[0] || id || pieces[1] || nickname || pieces[2] || time ||
-/// pieces[3]`, each value as JSON. The cuts are found by serializing the event with
-/// marker values behind their keys; a quoted key can only be the structure's own
-/// (quotes inside strings are escaped), and the marker values are nobody's.
-#[derive(Debug)]
-struct PayloadPieces {
-    kind: String,
-    pieces: [String; 4],
-}
-
-impl PayloadPieces {
-    /// Each hole: its key, and the marker value that stands in it.
-    const HOLES: [(&str, &str); 3] = [
-        ("\"id\":", "-9223372036854775808"),
-        ("\"nickname\":", "\"natter:hole\""),
-        ("\"created_at\":", "\"1970-01-01T00:00:00Z\""),
-    ];
-
-    fn of(message: &Message) -> anyhow::Result<Self> {
-        let mut marked = message.clone();
-        marked.id = MessageId(i64::MIN);
-        "natter:hole".clone_into(&mut marked.sender.nickname);
-        marked.created_at = DateTime::UNIX_EPOCH;
-        let (kind, payload) = events::encode(&Event::MessageCreated { message: marked })?;
-        let mut pieces: [String; 4] = Default::default();
-        let mut rest = payload.as_str();
-        for (piece, (key, marker)) in pieces.iter_mut().zip(Self::HOLES) {
-            let at = rest
-                .find(&format!("{key}{marker}"))
-                .with_context(|| format!("no {key} marker in the message_created payload"))?;
-            rest[..at + key.len()].clone_into(piece);
-            rest = &rest[at + key.len() + marker.len()..];
-        }
-        rest.clone_into(&mut pieces[3]);
-        Ok(Self { kind, pieces })
-    }
 }
 
 fn with_details(
@@ -759,44 +604,4 @@ pub fn react(
         let sender = users::by_id(conn, UserId(message.sender_id))?.ok_or(ApiError::NotFound)?;
         Ok(with_details(conn, &message, users::to_user(&sender), caller)?.reactions)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payload_pieces_join_into_the_event_serde_writes() {
-        let mut message = Message {
-            id: MessageId(0),
-            conversation_id: ConversationId(7),
-            sender: User {
-                id: UserId(3),
-                nickname: "ana \"id\":-9223372036854775808".into(),
-            },
-            content: "\"created_at\":\"1970-01-01T00:00:00Z\" and {\"id\":1}".into(),
-            client_id: None,
-            created_at: DateTime::UNIX_EPOCH,
-            reactions: Vec::new(),
-            seen_by: Vec::new(),
-        };
-        let pieces = PayloadPieces::of(&message).expect("pieces");
-        // What the statement does: each value as to_json writes it, the time with six
-        // fractional digits as to_char writes it.
-        let [head, after_id, after_nickname, tail] = &pieces.pieces;
-        let nickname_json = r#""béa \"""#;
-        let joined = format!(
-            r#"{head}4200000123{after_id}{nickname_json}{after_nickname}"2026-11-26T10:20:39.123456Z"{tail}"#
-        );
-        message.sender.nickname = "béa \"".into();
-        message.id = MessageId(4_200_000_123);
-        message.created_at = "2026-11-26T10:20:39.123456Z".parse().expect("time");
-        let event = Event::MessageCreated { message };
-        assert_eq!(pieces.kind, "message_created");
-        assert_eq!(joined, serde_json::to_string(&event).expect("serialize"));
-        assert_eq!(
-            serde_json::from_str::<Event>(&joined).expect("parse"),
-            event
-        );
-    }
 }

@@ -32,6 +32,7 @@ pub mod health;
 pub mod messages;
 pub mod models;
 pub mod prepared;
+pub mod sends;
 pub mod settings;
 pub mod users;
 
@@ -82,6 +83,8 @@ pub struct Db {
     /// Shared, so that cloning a `Db` for each write stays cheap.
     url: Arc<DatabaseUrl>,
     sqlite: Option<Arc<SqliteWriter>>,
+    /// On PostgreSQL, where sends are written in groups.
+    sends: Option<sends::SendQueue>,
 }
 
 struct SqliteWriter {
@@ -221,10 +224,17 @@ pub fn connect_and_migrate(
         // Connections are made on demand, so a database outage after start-up makes
         // requests answer 503 instead of stopping the server.
         .build_unchecked(Manager { url: url.clone() });
+    let sends = match url {
+        DatabaseUrl::Postgres(_) => {
+            Some(sends::SendQueue::start(&pool).context("cannot start the send workers")?)
+        }
+        DatabaseUrl::Sqlite(_) => None,
+    };
     Ok(Db {
         pool,
         url: Arc::new(url.clone()),
         sqlite,
+        sends,
     })
 }
 
@@ -299,6 +309,11 @@ impl Db {
     /// A pooled connection, for start-up work.
     pub fn get(&self) -> Result<r2d2::PooledConnection<Manager>, r2d2::PoolError> {
         self.pool.get()
+    }
+
+    /// Where sends go on PostgreSQL (see [`sends`]); `None` on SQLite.
+    pub fn send_queue(&self) -> Option<&sends::SendQueue> {
+        self.sends.as_ref()
     }
 
     /// A connection of its own, outside the pool (the event listener keeps one).

@@ -9,7 +9,7 @@
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Nullable, Text, Untyped};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Untyped};
 
 /// One parameter of a [`PreparedSql`] statement.
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +17,10 @@ pub enum Param<'a> {
     BigInt(i64),
     Text(&'a str),
     NullableText(Option<&'a str>),
+    /// Arrays, for statements that `unnest` a batch.
+    BigInts(&'a [i64]),
+    Texts(&'a [&'a str]),
+    NullableTexts(&'a [Option<&'a str>]),
 }
 
 /// A fixed statement and its parameters, in order of their `?`s.
@@ -35,6 +39,11 @@ impl<const N: usize> QueryFragment<Pg> for PreparedSql<'_, N> {
                 Param::Text(value) => out.push_bind_param::<Text, &str>(value)?,
                 Param::NullableText(value) => {
                     out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?;
+                }
+                Param::BigInts(values) => out.push_bind_param::<Array<BigInt>, [i64]>(values)?,
+                Param::Texts(values) => out.push_bind_param::<Array<Text>, [&str]>(values)?,
+                Param::NullableTexts(values) => {
+                    out.push_bind_param::<Array<Nullable<Text>>, [Option<&str>]>(values)?;
                 }
             }
             out.push_sql(part);

@@ -87,10 +87,7 @@ pub async fn send_message(
     let (content, client_id) = body.0.validate()?;
     let (id, UncheckedSession(session)) = (id.into_inner(), session);
     // The session is checked by the send's own statement (401 if it is not live).
-    let (message, created) = db::write(&pool, move |conn| {
-        messages::send(conn, id, session, &content, client_id)
-    })
-    .await?;
+    let (message, created) = messages::send(&pool, id, session, content, client_id).await?;
     Ok(if created {
         HttpResponse::Created().json(message)
     } else {
