@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::Pool;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
@@ -347,17 +348,20 @@ WITH p AS MATERIALIZED ( \
          WITH ORDINALITY AS p(session_id, conversation_id, sender_id, content, client_id, \
                               head, after_id, after_nickname, tail, n)), \
      checked AS MATERIALIZED ( \
-       SELECT p.*, \
-              (SELECT u.nickname FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id \
-                WHERE s.id = p.session_id AND s.user_id = p.sender_id \
-                  AND s.revoked_at IS NULL AND s.expires_at > CURRENT_TIMESTAMP) AS nickname, \
-              EXISTS (SELECT FROM chat_conversation_members m \
-                       WHERE m.conversation_id = p.conversation_id AND m.user_id = p.sender_id) \
-                AS member, \
-              EXISTS (SELECT FROM chat_messages e \
-                       WHERE e.conversation_id = p.conversation_id AND e.sender_id = p.sender_id \
-                         AND e.client_id = p.client_id) AS existing \
-         FROM p), \
+       SELECT p.*, s.nickname, m.member IS NOT NULL AS member, e.existing IS NOT NULL AS existing \
+         FROM p \
+         LEFT JOIN LATERAL ( \
+           SELECT u.nickname FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id \
+            WHERE s.id = p.session_id AND s.user_id = p.sender_id \
+              AND s.revoked_at IS NULL AND s.expires_at > CURRENT_TIMESTAMP LIMIT 1) AS s ON true \
+         LEFT JOIN LATERAL ( \
+           SELECT true AS member FROM chat_conversation_members m \
+            WHERE m.conversation_id = p.conversation_id AND m.user_id = p.sender_id LIMIT 1) \
+           AS m ON true \
+         LEFT JOIN LATERAL ( \
+           SELECT true AS existing FROM chat_messages e \
+            WHERE e.conversation_id = p.conversation_id AND e.sender_id = p.sender_id \
+              AND e.client_id = p.client_id LIMIT 1) AS e ON true), \
      wanted AS (SELECT * FROM checked WHERE nickname IS NOT NULL AND member AND NOT existing), \
      locked AS MATERIALIZED ( \
        SELECT c.id, c.closed_at FROM chat_conversations c \
@@ -425,7 +429,15 @@ fn send_many(conn: &mut PgConnection, sends: &[PgSend]) -> QueryResult<Vec<Batch
             .collect::<Vec<&str>>()
     });
     let kind = sends.first().map_or("", |s| s.event.kind.as_str());
-    PreparedSql {
+    // Planning this statement for each batch (a custom plan, which PostgreSQL keeps
+    // choosing, as it knows each batch's size) cost more than running it: one generic
+    // plan, made once per connection, serves every batch. Hence a transaction of its
+    // own, whose setting ends with it.
+    AnsiTransactionManager::begin_transaction_sql(
+        &mut *conn,
+        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",
+    )?;
+    let rows = PreparedSql {
         sql: SEND_MANY,
         params: [
             Param::BigInts(&session_ids),
@@ -440,7 +452,17 @@ fn send_many(conn: &mut PgConnection, sends: &[PgSend]) -> QueryResult<Vec<Batch
             Param::Text(kind),
         ],
     }
-    .load(conn)
+    .load(conn);
+    match rows {
+        Ok(rows) => {
+            AnsiTransactionManager::commit_transaction(&mut *conn)?;
+            Ok(rows)
+        }
+        Err(error) => {
+            AnsiTransactionManager::rollback_transaction(&mut *conn)?;
+            Err(error)
+        }
+    }
 }
 
 /// A `message_created` event's kind and its payload cut at the values only the
