@@ -253,7 +253,7 @@ fn check_the_log(a: &TestApp) {
 }
 
 fn check_batches(nodes: &[&TestApp; 2]) {
-    // Hundreds of sends at once on two workers per node: some went out together, or
+    // Hundreds of sends at once on one writer per node: some went out together, or
     // this test did not test the statement that writes them so.
     let largest = nodes
         .iter()

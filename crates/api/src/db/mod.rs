@@ -6,6 +6,9 @@
 //! on one lock in this process and starts them with `BEGIN IMMEDIATE`, so concurrent
 //! sends wait their turn instead of failing with "database is locked"; readers never
 //! wait for writers (WAL).
+//!
+//! On PostgreSQL, sends go to the node's send writer instead, which commits the sends
+//! waiting at once together (see [`sends`]).
 
 use std::fs::File;
 use std::ops::{Deref, DerefMut};
@@ -226,7 +229,7 @@ pub fn connect_and_migrate(
         .build_unchecked(Manager { url: url.clone() });
     let sends = match url {
         DatabaseUrl::Postgres(_) => {
-            Some(sends::SendQueue::start(&pool).context("cannot start the send workers")?)
+            Some(sends::SendQueue::start(&pool).context("cannot start the send writer")?)
         }
         DatabaseUrl::Sqlite(_) => None,
     };

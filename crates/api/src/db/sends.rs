@@ -2,15 +2,20 @@
 //!
 //! A send is one autocommit statement ([`SEND`]), and under load most of its cost is
 //! the statement's, not the message's: executor start-up, the commit with its WAL
-//! flush, a round trip, a blocking-thread hop. So a node's sends queue here, and each
-//! of [`WORKERS`] threads takes every send waiting when it comes free (up to
-//! [`MAX_BATCH`]) and writes them with one statement ([`SEND_MANY`]): group commit. A
-//! worker never waits for more sends to come, so a lone send still goes out at once,
-//! as the one statement it always was.
+//! flush, a round trip, a blocking-thread hop. So a node's sends queue here, and one
+//! writer thread takes every send waiting when it comes free (up to [`MAX_BATCH`])
+//! and writes them with one statement ([`SEND_MANY`]): group commit. The writer never
+//! waits for more sends to come, so a lone send still goes out at once, as the one
+//! statement it always was.
+//!
+//! One writer, not several: with two or four, the waiting sends split into smaller
+//! batches and throughput fell (natter-bench send on 2 cores, 8 and 32 senders: one
+//! writer 1,553–1,635 and 2,886 msg/s, two 1,301–1,513 and 2,727–2,760, four 1,398
+//! and 2,374). Nodes each have theirs; their batches lock conversations in one order.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::mpsc;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime};
@@ -30,14 +35,10 @@ use crate::db::prepared::{Param, PreparedSql};
 use crate::db::{DbConnection, Manager, events};
 use crate::error::ApiError;
 
-/// Threads writing sends: two statements in flight keep both of PostgreSQL's cores
-/// (on a small machine) busy while the other batch commits.
-const WORKERS: usize = 2;
-
 /// Sends written by one statement at most.
 const MAX_BATCH: usize = 64;
 
-/// The node's queue of sends waiting for a worker.
+/// The node's queue of sends waiting for the writer.
 #[derive(Clone)]
 pub struct SendQueue {
     queue: mpsc::Sender<Pending>,
@@ -49,37 +50,34 @@ struct Pending {
 }
 
 impl SendQueue {
-    /// Starts the workers, which take connections from `pool` and stop once every
+    /// Starts the writer, which takes connections from `pool` and stops once every
     /// clone of the queue is gone.
     pub(super) fn start(pool: &Pool<Manager>) -> std::io::Result<Self> {
         let (queue, waiting) = mpsc::channel();
-        let waiting = Arc::new(Mutex::new(waiting));
-        for worker in 0..WORKERS {
-            let (pool, waiting) = (pool.clone(), Arc::clone(&waiting));
-            std::thread::Builder::new()
-                .name(format!("natter-send-{worker}"))
-                .spawn(move || work(&pool, &waiting))?;
-        }
+        let pool = pool.clone();
+        std::thread::Builder::new()
+            .name("natter-sends".into())
+            .spawn(move || work(&pool, &waiting))?;
         Ok(Self { queue })
     }
 
-    /// Queues `send` and waits for its worker's answer.
+    /// Queues `send` and waits for the writer's answer.
     pub async fn send(&self, send: PgSend) -> Result<Sent, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { send, reply })
-            .map_err(|_| ApiError::Unavailable("the send workers have stopped".into()))?;
+            .map_err(|_| ApiError::Unavailable("the send writer has stopped".into()))?;
         answer
             .await
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a send worker dropped a send")))?
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the send writer dropped a send")))?
     }
 }
 
-fn work(pool: &Pool<Manager>, waiting: &Mutex<mpsc::Receiver<Pending>>) {
+fn work(pool: &Pool<Manager>, waiting: &mpsc::Receiver<Pending>) {
     while let Some(batch) = next_batch(waiting) {
         let (sends, replies): (Vec<PgSend>, Vec<_>) =
             batch.into_iter().map(|p| (p.send, p.reply)).unzip();
-        // A panic is a bug; it fails this batch's requests (500), not the worker.
+        // A panic is a bug; it fails this batch's requests (500), not the writer.
         match std::panic::catch_unwind(AssertUnwindSafe(|| write(pool, sends))) {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -93,9 +91,8 @@ fn work(pool: &Pool<Manager>, waiting: &Mutex<mpsc::Receiver<Pending>>) {
 }
 
 /// Every send waiting now, up to [`MAX_BATCH`]; blocks for the first. `None` once the
-/// queue is closed. One worker gathers at a time, so batches do not split thinly.
-fn next_batch(waiting: &Mutex<mpsc::Receiver<Pending>>) -> Option<Vec<Pending>> {
-    let waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+/// queue is closed.
+fn next_batch(waiting: &mpsc::Receiver<Pending>) -> Option<Vec<Pending>> {
     let first = waiting.recv().ok()?;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     batch.push(first);
