@@ -104,20 +104,12 @@ fn next_batch(waiting: &mpsc::Receiver<Pending>) -> Option<Vec<Pending>> {
 fn write(pool: &Pool<Manager>, sends: Vec<PgSend>) -> Vec<Result<Sent, ApiError>> {
     let mut conn = match pool.get() {
         Ok(conn) => conn,
-        Err(error) => {
-            let error = error.to_string();
-            return sends
-                .iter()
-                .map(|_| Err(ApiError::Unavailable(error.clone())))
-                .collect();
-        }
+        Err(error) => return all_failed(&sends, || ApiError::Unavailable(error.to_string())),
     };
     let DbConnection::Pg(pg) = &mut conn.conn else {
-        let error = "the send queue runs on PostgreSQL only";
-        return sends
-            .iter()
-            .map(|_| Err(ApiError::Internal(anyhow::anyhow!(error))))
-            .collect();
+        return all_failed(&sends, || {
+            ApiError::Internal(anyhow::anyhow!("the send queue runs on PostgreSQL only"))
+        });
     };
     let results = write_on(pg, sends);
     // Refusals say nothing about the connection; other errors may.
@@ -156,11 +148,12 @@ fn write_on(conn: &mut PgConnection, mut sends: Vec<PgSend>) -> Vec<Result<Sent,
             .collect(),
         Ok(rows) => {
             // Committed, but not answered as asked: a bug, and not one to retry.
-            let error = format!("{} sends written, {} answers", sends.len(), rows.len());
-            sends
-                .iter()
-                .map(|_| Err(ApiError::Internal(anyhow::anyhow!(error.clone()))))
-                .collect()
+            let (written, answers) = (sends.len(), rows.len());
+            all_failed(&sends, || {
+                ApiError::Internal(anyhow::anyhow!(
+                    "{written} sends written, {answers} answers"
+                ))
+            })
         }
         // The server refused the statement, so nothing of it was written: one send
         // that fails must not fail the others, so each goes on its own.
@@ -174,14 +167,13 @@ fn write_on(conn: &mut PgConnection, mut sends: Vec<PgSend>) -> Vec<Result<Sent,
             sends.into_iter().map(|send| send_one(conn, send)).collect()
         }
         // Anything else may have come after the commit.
-        Err(error) => {
-            let error = error.to_string();
-            sends
-                .iter()
-                .map(|_| Err(ApiError::Internal(anyhow::anyhow!(error.clone()))))
-                .collect()
-        }
+        Err(error) => all_failed(&sends, || ApiError::Internal(anyhow::anyhow!("{error}"))),
     }
+}
+
+/// The same failure for every send of a batch.
+fn all_failed(sends: &[PgSend], error: impl Fn() -> ApiError) -> Vec<Result<Sent, ApiError>> {
+    sends.iter().map(|_| Err(error())).collect()
 }
 
 /// One send, as the statements need it: the message as it will be but for what only
