@@ -1,7 +1,7 @@
 //! The event log, written in the same transaction as the change it describes.
 
 use std::borrow::Cow;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -79,6 +79,12 @@ pub fn encode(event: &Event) -> serde_json::Result<(String, String)> {
 /// so its stamper and reader run at once instead of at their next tick. Only a
 /// wake-up: the table is the truth.
 pub static WROTE_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// Sets [`WROTE_EVENTS`]: a write that may have added events has committed, so they
+/// can be stamped and read now.
+pub fn wrote_events() {
+    WROTE_EVENTS.store(true, Ordering::Release);
+}
 
 /// The advisory lock whose holder is the one stamper among all nodes.
 const STAMPER_LOCK: i64 = 0x6e61_7474_6572; // "natter"

@@ -92,14 +92,13 @@ pub async fn send(
     body: MessageBody,
     client_id: Option<ClientId>,
 ) -> Result<(Message, bool), ApiError> {
-    let client_id = client_id.map(|id| id.to_string());
     let sent = match db.send_queue() {
         Some(queue) => {
-            let send = PgSend::new(conversation, session, &body, client_id.clone())?;
+            let send = PgSend::new(conversation, session, &body, client_id)?;
             queue.send(send).await?
         }
         None => {
-            let client_id = client_id.clone();
+            let client_id = client_id.map(|id| id.to_string());
             db::write(db, move |conn| {
                 send_in_transaction(conn, conversation, session, &body, client_id.as_deref())
             })
@@ -110,6 +109,7 @@ pub async fn send(
         Sent::New(message) => Ok((message, true)),
         // A retried send answers the message it already made, even once closed.
         Sent::Existing(sender) => {
+            let client_id = client_id.map(|id| id.to_string());
             db::read(db, move |conn| {
                 let row = existing_message(conn, conversation, sender.id, client_id.as_deref())?
                     .ok_or(ApiError::NotFound)?;

@@ -13,7 +13,6 @@
 use std::fs::File;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -342,8 +341,7 @@ impl Db {
             }
         };
         if result.is_ok() {
-            // Committed: whatever events it wrote can be stamped and read now.
-            events::WROTE_EVENTS.store(true, Ordering::Release);
+            events::wrote_events();
         }
         result
     }
@@ -380,6 +378,15 @@ where
     }
 }
 
+/// Whether a use that answered `result` leaves its connection trusted: refusals (404,
+/// 422, ...) say nothing about the connection; other errors may.
+fn leaves_connection_sound<T>(result: &Result<T, ApiError>) -> bool {
+    !matches!(
+        result,
+        Err(ApiError::Unavailable(_) | ApiError::Internal(_))
+    )
+}
+
 /// Runs `f`, which only reads, with a pooled connection on the blocking thread pool.
 pub async fn read<T, F>(db: &Db, f: F) -> Result<T, ApiError>
 where
@@ -392,11 +399,7 @@ where
             .get()
             .map_err(|error| ApiError::Unavailable(error.to_string()))?;
         let result = f(&mut conn);
-        // Refusals (404, 422, ...) say nothing about the connection; other errors may.
-        conn.used(!matches!(
-            result,
-            Err(ApiError::Unavailable(_) | ApiError::Internal(_))
-        ));
+        conn.used(leaves_connection_sound(&result));
         result
     })
     .await

@@ -14,12 +14,10 @@
 //! and 2,374). Nodes each have theirs; their batches lock conversations in one order.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime};
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::Pool;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
@@ -32,7 +30,7 @@ use crate::auth::TokenClaims;
 use crate::db::conversations::utc;
 use crate::db::messages::Sent;
 use crate::db::prepared::{Param, PreparedSql};
-use crate::db::{DbConnection, Manager, events};
+use crate::db::{DbConnection, Manager, events, leaves_connection_sound};
 use crate::error::ApiError;
 
 /// Sends written by one statement at most.
@@ -112,16 +110,9 @@ fn write(pool: &Pool<Manager>, sends: Vec<PgSend>) -> Vec<Result<Sent, ApiError>
         });
     };
     let results = write_on(pg, sends);
-    // Refusals say nothing about the connection; other errors may.
-    conn.used(results.iter().all(|result| {
-        !matches!(
-            result,
-            Err(ApiError::Unavailable(_) | ApiError::Internal(_))
-        )
-    }));
+    conn.used(results.iter().all(leaves_connection_sound));
     if results.iter().any(Result::is_ok) {
-        // Committed: the new events can be stamped and read now.
-        events::WROTE_EVENTS.store(true, Ordering::Release);
+        events::wrote_events();
     }
     results
 }
@@ -130,13 +121,9 @@ fn ordinal(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-fn write_on(conn: &mut PgConnection, mut sends: Vec<PgSend>) -> Vec<Result<Sent, ApiError>> {
+fn write_on(conn: &mut PgConnection, sends: Vec<PgSend>) -> Vec<Result<Sent, ApiError>> {
     if sends.len() == 1 {
-        return sends
-            .pop()
-            .map(|send| send_one(conn, send))
-            .into_iter()
-            .collect();
+        return sends.into_iter().map(|send| send_one(conn, send)).collect();
     }
     let result = send_many(conn, &sends);
     tracing::debug!(sends = sends.len(), "sends written by one statement");
@@ -191,7 +178,7 @@ impl PgSend {
         conversation: ConversationId,
         session: TokenClaims,
         body: &MessageBody,
-        client_id: Option<String>,
+        client_id: Option<ClientId>,
     ) -> anyhow::Result<Self> {
         let message = Message {
             id: MessageId(0),
@@ -201,7 +188,7 @@ impl PgSend {
                 nickname: String::new(),
             },
             content: body.as_str().to_owned(),
-            client_id: client_id.as_deref().and_then(|id| ClientId::parse(id).ok()),
+            client_id,
             created_at: DateTime::UNIX_EPOCH,
             reactions: Vec::new(),
             seen_by: Vec::new(),
@@ -209,7 +196,7 @@ impl PgSend {
         let event = PayloadPieces::of(&message)?;
         Ok(Self {
             session,
-            client_id,
+            client_id: client_id.as_ref().map(ToString::to_string),
             message,
             event,
         })
@@ -422,36 +409,25 @@ fn send_many(conn: &mut PgConnection, sends: &[PgSend]) -> QueryResult<Vec<Batch
     // choosing, as it knows each batch's size) cost more than running it: one generic
     // plan, made once per connection, serves every batch. Hence a transaction of its
     // own, whose setting ends with it.
-    AnsiTransactionManager::begin_transaction_sql(
-        &mut *conn,
-        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",
-    )?;
-    let rows = PreparedSql {
-        sql: SEND_MANY,
-        params: [
-            Param::BigInts(&session_ids),
-            Param::BigInts(&conversation_ids),
-            Param::BigInts(&sender_ids),
-            Param::Texts(&contents),
-            Param::NullableTexts(&client_ids),
-            Param::Texts(&head),
-            Param::Texts(&after_id),
-            Param::Texts(&after_nickname),
-            Param::Texts(&tail),
-            Param::Text(kind),
-        ],
-    }
-    .load(conn);
-    match rows {
-        Ok(rows) => {
-            AnsiTransactionManager::commit_transaction(&mut *conn)?;
-            Ok(rows)
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL plan_cache_mode = force_generic_plan").execute(conn)?;
+        PreparedSql {
+            sql: SEND_MANY,
+            params: [
+                Param::BigInts(&session_ids),
+                Param::BigInts(&conversation_ids),
+                Param::BigInts(&sender_ids),
+                Param::Texts(&contents),
+                Param::NullableTexts(&client_ids),
+                Param::Texts(&head),
+                Param::Texts(&after_id),
+                Param::Texts(&after_nickname),
+                Param::Texts(&tail),
+                Param::Text(kind),
+            ],
         }
-        Err(error) => {
-            AnsiTransactionManager::rollback_transaction(&mut *conn)?;
-            Err(error)
-        }
-    }
+        .load(conn)
+    })
 }
 
 /// A `message_created` event's kind and its payload cut at the values only the
