@@ -50,17 +50,19 @@ pub fn backend() -> Backend {
 }
 
 /// For tests of what only PostgreSQL does (several nodes on one database, its
-/// stamper): true, with a note, when the suite runs on SQLite.
-pub fn skip_unless_postgres(what: &str) -> bool {
-    let skip = backend() != Backend::Postgres;
-    if skip {
-        eprintln!("skipped on {:?}: {what} needs PostgreSQL", backend());
-    }
-    skip
+/// stamper). Such a test is marked `#[ignore = "PostgreSQL only"]`, so that the SQLite
+/// pass reports it as ignored rather than passed, and scripts/test.sh runs the
+/// PostgreSQL pass with `--include-ignored`; this stops it with a clear message if it
+/// is run on SQLite all the same.
+pub fn require_postgres(what: &str) {
+    assert!(
+        backend() == Backend::Postgres,
+        "{what} needs PostgreSQL: run it with NATTER_TEST_BACKEND=postgres"
+    );
 }
 
-/// A fresh database of the suite's backend, removed when this is dropped: a uniquely
-/// named PostgreSQL database (dropped with its connections), or a SQLite file in a
+/// A database of the suite's backend, removed when this is dropped: a uniquely named
+/// PostgreSQL database (dropped with its connections), or a SQLite file in a
 /// temporary directory.
 pub struct TestDb {
     kind: Kind,
@@ -78,16 +80,64 @@ enum Kind {
 }
 
 impl TestDb {
-    /// An empty database of the suite's backend.
-    pub fn empty() -> Self {
-        match backend() {
-            Backend::Postgres => Self::postgres(),
-            Backend::Sqlite => Self::sqlite(),
+    /// A database of the suite's backend with every migration applied, as `natter`
+    /// would leave it: a copy of this process's template, migrated once (see
+    /// [`template`]).
+    pub fn migrated() -> Self {
+        Self::migrated_of(backend())
+    }
+
+    /// A migrated database of `backend`, whatever the suite's.
+    pub fn migrated_of(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => {
+                let db = Self::new_postgres();
+                let template = template::postgres();
+                db.create_postgres(&format!(" TEMPLATE {template}"));
+                db
+            }
+            Backend::Sqlite => {
+                let db = Self::sqlite_file();
+                let Kind::Sqlite {
+                    _dir: Some(dir), ..
+                } = &db.kind
+                else {
+                    unreachable!("sqlite_file makes a file in a directory of its own");
+                };
+                std::fs::copy(template::sqlite(), dir.path().join(SQLITE_FILE))
+                    .expect("copy the SQLite template");
+                db
+            }
         }
     }
 
-    /// A SQLite file in a fresh temporary directory, whatever the suite's backend.
-    pub fn sqlite() -> Self {
+    /// A database of the suite's backend with no tables at all (for tests of the
+    /// migrations themselves).
+    pub fn empty() -> Self {
+        match backend() {
+            Backend::Postgres => Self::postgres(),
+            Backend::Sqlite => Self::sqlite_file(),
+        }
+    }
+
+    /// An empty PostgreSQL database, whatever the suite's backend.
+    pub fn postgres() -> Self {
+        let db = Self::new_postgres();
+        db.create_postgres("");
+        db
+    }
+
+    /// The SQLite file natter keeps in the data directory `dir` by default (left
+    /// where it is when this is dropped).
+    pub fn sqlite_in(dir: &Path) -> Self {
+        let url = format!("sqlite://{}", dir.join(SQLITE_FILE).display());
+        Self {
+            kind: Kind::Sqlite { url, _dir: None },
+        }
+    }
+
+    /// A SQLite file (not yet created) in a fresh temporary directory.
+    fn sqlite_file() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut db = Self::sqlite_in(dir.path());
         if let Kind::Sqlite { _dir: held, .. } = &mut db.kind {
@@ -96,42 +146,22 @@ impl TestDb {
         db
     }
 
-    /// The SQLite file natter keeps in the data directory `dir` by default (left
-    /// where it is when this is dropped).
-    pub fn sqlite_in(dir: &Path) -> Self {
-        let url = format!("sqlite://{}", dir.join("natter.sqlite3").display());
-        Self {
-            kind: Kind::Sqlite { url, _dir: None },
-        }
-    }
-
-    /// An empty PostgreSQL database, whatever the suite's backend.
-    pub fn postgres() -> Self {
+    /// A uniquely named PostgreSQL database, not yet created (but dropped with this).
+    fn new_postgres() -> Self {
         let name = format!("natter_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = admin_connection();
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("create test database");
         let url = format!("{}/{name}", server_url());
         Self {
             kind: Kind::Postgres { name, url },
         }
     }
 
-    /// A database of the suite's backend with every migration applied, as `natter`
-    /// would leave it.
-    pub fn migrated() -> Self {
-        let db = Self::empty();
-        match db.connect() {
-            DbConnection::Pg(mut conn) => conn
-                .run_pending_migrations(natter_api::db::PG_MIGRATIONS)
-                .map(drop),
-            DbConnection::Sqlite(mut conn) => conn
-                .run_pending_migrations(natter_api::db::SQLITE_MIGRATIONS)
-                .map(drop),
-        }
-        .expect("apply migrations");
-        db
+    fn create_postgres(&self, options: &str) {
+        let Kind::Postgres { name, .. } = &self.kind else {
+            unreachable!("only PostgreSQL databases are created by statement");
+        };
+        diesel::sql_query(format!("CREATE DATABASE {name}{options}"))
+            .execute(&mut admin_connection())
+            .expect("create test database");
     }
 
     pub fn url(&self) -> &str {
@@ -169,12 +199,148 @@ impl Drop for TestDb {
         let Kind::Postgres { name, .. } = &self.kind else {
             return; // the temporary directory goes with it
         };
-        let mut admin = admin_connection();
-        if let Err(error) =
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-        {
-            eprintln!("could not drop test database {name}: {error}");
+        drop_postgres_database(name);
+    }
+}
+
+/// The file name natter gives its SQLite database in a data directory.
+const SQLITE_FILE: &str = "natter.sqlite3";
+
+fn drop_postgres_database(name: &str) {
+    let mut admin = admin_connection();
+    if let Err(error) = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+    {
+        eprintln!("could not drop test database {name}: {error}");
+    }
+}
+
+/// Each test's database is a copy of a template that this test process migrates once
+/// per backend, on first use: copying is far cheaper than migrating. A template is
+/// named after its process (`natter_tpl_<pid>_…`, `natter-tpl-<pid>-…`), since no
+/// test outlives the process to drop it; whoever makes the next one removes those of
+/// processes that have ended, and so does scripts/test.sh when the suite is done.
+pub mod template {
+    use std::path::{Path, PathBuf};
+    use std::sync::OnceLock;
+
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+
+    use super::{admin_connection, drop_postgres_database, server_url};
+
+    /// The prefix of template names, followed by the owning process's id.
+    pub const PREFIX: &str = "natter_tpl_";
+
+    /// This process's PostgreSQL template database, made on first use.
+    pub fn postgres() -> &'static str {
+        static NAME: OnceLock<String> = OnceLock::new();
+        NAME.get_or_init(|| {
+            sweep_postgres();
+            let name = format!(
+                "{PREFIX}{}_{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut admin_connection())
+                .expect("create the template database");
+            let mut conn = PgConnection::establish(&format!("{}/{name}", server_url()))
+                .expect("connect to the template database");
+            conn.run_pending_migrations(natter_api::db::PG_MIGRATIONS)
+                .expect("migrate the template database");
+            // Copies wait for every session on the template to end: this one ends here.
+            drop(conn);
+            name
+        })
+    }
+
+    /// This process's migrated SQLite file, made on first use.
+    pub fn sqlite() -> &'static Path {
+        static FILE: OnceLock<PathBuf> = OnceLock::new();
+        FILE.get_or_init(|| {
+            sweep_sqlite();
+            let dir = std::env::temp_dir().join(format!(
+                "natter-tpl-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ));
+            std::fs::create_dir_all(&dir).expect("create the SQLite template's directory");
+            let file = dir.join(super::SQLITE_FILE);
+            let url = format!("sqlite://{}", file.display())
+                .parse()
+                .expect("a SQLite URL");
+            let natter_api::db::DbConnection::Sqlite(mut conn) =
+                natter_api::db::establish(&url).expect("open the SQLite template")
+            else {
+                unreachable!("a sqlite:// URL opens SQLite");
+            };
+            conn.run_pending_migrations(natter_api::db::SQLITE_MIGRATIONS)
+                .expect("migrate the SQLite template");
+            // Closing the last connection folds the WAL into the file, which is then
+            // complete on its own.
+            drop(conn);
+            file
+        })
+    }
+
+    /// The process a template name belongs to, if it is one.
+    fn owner(name: &str, prefix: &str) -> Option<u32> {
+        name.strip_prefix(prefix)?
+            .split(['_', '-'])
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    fn has_ended(pid: u32) -> bool {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    /// Drops the template databases of processes that have ended.
+    pub fn sweep_postgres() {
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            datname: String,
+        }
+        let names = diesel::sql_query(format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'"
+        ))
+        .load::<Name>(&mut admin_connection())
+        .unwrap_or_default();
+        for Name { datname } in names {
+            if owner(&datname, PREFIX).is_some_and(has_ended) {
+                drop_postgres_database(&datname);
+            }
+        }
+    }
+
+    fn sweep_sqlite() {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if owner(&name.to_string_lossy(), "natter-tpl-").is_some_and(has_ended) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_template_names_its_process() {
+            assert_eq!(
+                super::owner("natter_tpl_4242_0a1b2c3d", super::PREFIX),
+                Some(4242)
+            );
+            assert_eq!(
+                super::owner("natter-tpl-17-0a1b2c3d", "natter-tpl-"),
+                Some(17)
+            );
+            assert_eq!(super::owner("natter_test_4242", super::PREFIX), None);
         }
     }
 }
@@ -244,7 +410,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: SpawnOptions) -> Self {
-        Self::spawn_on(Arc::new(TestDb::empty()), options).await
+        Self::spawn_on(Arc::new(TestDb::migrated()), options).await
     }
 
     /// Another `natter` node on this app's database.
@@ -363,32 +529,22 @@ async fn start_natter(
     bail!("natter did not report its address; its output:\n{logs}")
 }
 
+/// Keeps every line of `stream` in `logs`; the first goes to `first_line` too (on
+/// standard output, natter's first line is the address it serves on).
 async fn collect_lines(
     stream: impl tokio::io::AsyncRead + Unpin,
     logs: Arc<Mutex<Vec<String>>>,
-    mut address_tx: Option<tokio::sync::oneshot::Sender<String>>,
+    mut first_line: Option<tokio::sync::oneshot::Sender<String>>,
 ) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(address) = listening_address(&line)
-            && let Some(tx) = address_tx.take()
-        {
-            let _ = tx.send(address);
+        if let Some(tx) = first_line.take() {
+            let _ = tx.send(line.clone());
         }
         if let Ok(mut logs) = logs.lock() {
             logs.push(line);
         }
     }
-}
-
-/// The address in natter's "listening on http://HOST:PORT" log line.
-fn listening_address(line: &str) -> Option<String> {
-    let start = line.find("listening on http://")? + "listening on ".len();
-    let address: String = line[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"')
-        .collect();
-    Some(address)
 }
 
 /// Runs `natter` to completion (for start-up failures) and returns its exit status
@@ -428,28 +584,11 @@ pub async fn run_natter_command(
 
 #[cfg(test)]
 mod tests {
-    use super::listening_address;
-
     #[test]
     fn rewrites_the_port() {
         assert_eq!(
             super::with_port("postgres://postgres@127.0.0.1:5432/natter_test_x", 6000),
             "postgres://postgres@127.0.0.1:6000/natter_test_x"
         );
-    }
-
-    #[test]
-    fn finds_the_address_in_pretty_and_json_logs() {
-        assert_eq!(
-            listening_address(
-                "2026 INFO natter_api::startup: listening on http://127.0.0.1:4567 database=x"
-            ),
-            Some("http://127.0.0.1:4567".into())
-        );
-        assert_eq!(
-            listening_address(r#"{"message":"listening on http://127.0.0.1:80","level":"INFO"}"#),
-            Some("http://127.0.0.1:80".into())
-        );
-        assert_eq!(listening_address("starting"), None);
     }
 }

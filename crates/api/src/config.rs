@@ -30,7 +30,9 @@ pub struct Config {
     #[arg(long, env = "NATTER_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Address and port to serve on; port 0 picks a free one.
+    /// Address and port to serve on; port 0 picks a free one. Once natter accepts
+    /// connections it writes the address it serves on, `http://HOST:PORT`, as the
+    /// first line of its standard output (its logs go to standard error).
     #[arg(long, env = "NATTER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 

@@ -17,6 +17,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    announce(app.address());
     match app.run_until_stopped().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -24,6 +25,15 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The first line on standard output, once natter accepts connections: the address it
+/// serves on, for whoever started it with port 0 (the tests, scripts).
+#[allow(clippy::print_stdout)]
+fn announce(address: std::net::SocketAddr) {
+    use std::io::Write;
+    println!("http://{address}");
+    let _ = std::io::stdout().flush();
 }
 
 #[allow(clippy::print_stdout)] // the command's report is its output

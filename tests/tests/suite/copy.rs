@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use natter_tests::api::Person;
 use natter_tests::sse::SseStream;
-use natter_tests::{SpawnOptions, TestApp, TestDb, run_natter_command, skip_unless_postgres};
+use natter_tests::{Backend, SpawnOptions, TestApp, TestDb, require_postgres, run_natter_command};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -134,11 +134,14 @@ async fn make_history(sqlite: &TestApp) -> History {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
-    if skip_unless_postgres("the copy's target") {
-        return;
-    }
-    let sqlite = TestApp::spawn_on(Arc::new(TestDb::sqlite()), SpawnOptions::default()).await;
+    require_postgres("the copy's target");
+    let sqlite = TestApp::spawn_on(
+        Arc::new(TestDb::migrated_of(Backend::Sqlite)),
+        SpawnOptions::default(),
+    )
+    .await;
     let History {
         ada,
         grace,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use natter_tests::sse::{SseEvent, SseStream};
-use natter_tests::{Backend, TestApp, backend, skip_unless_postgres};
+use natter_tests::{Backend, TestApp, backend, require_postgres};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -141,10 +141,9 @@ async fn a_cursor_the_server_never_issued_gets_resync() {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn two_nodes_share_every_event_in_order() {
-    if skip_unless_postgres("several nodes") {
-        return;
-    }
+    require_postgres("several nodes");
     let a = TestApp::spawn().await;
     let b = a.spawn_node().await;
     let (alice, bob) = (a.register("alice").await, a.register("bob").await);
@@ -169,10 +168,9 @@ async fn two_nodes_share_every_event_in_order() {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn a_transaction_that_commits_late_is_not_skipped() {
-    if skip_unless_postgres("the stamper and several nodes") {
-        return;
-    }
+    require_postgres("the stamper and several nodes");
     let app = TestApp::spawn().await;
     let second_node = app.spawn_node().await;
     let (alice, bob) = (app.register("alice").await, app.register("bob").await);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use natter_tests::sse::SseStream;
-use natter_tests::{SpawnOptions, TestApp, TestDb, run_natter_expecting_exit};
+use natter_tests::{Backend, SpawnOptions, TestApp, TestDb, run_natter_expecting_exit};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -38,7 +38,11 @@ async fn with_no_database_url_natter_keeps_a_sqlite_file_in_its_data_dir() {
 
 #[tokio::test]
 async fn a_second_node_on_the_same_sqlite_file_is_refused() {
-    let app = TestApp::spawn_on(Arc::new(TestDb::sqlite()), SpawnOptions::default()).await;
+    let app = TestApp::spawn_on(
+        Arc::new(TestDb::migrated_of(Backend::Sqlite)),
+        SpawnOptions::default(),
+    )
+    .await;
     let (status, output) = run_natter_expecting_exit(&[("DATABASE_URL", app.db.url())])
         .await
         .expect("the second natter exits");
@@ -59,8 +63,13 @@ async fn a_second_node_on_the_same_sqlite_file_is_refused() {
 async fn concurrent_senders_on_sqlite_are_never_locked_out_and_lose_nothing() {
     const SENDERS: usize = 8;
     const EACH: usize = 25;
-    let app =
-        Arc::new(TestApp::spawn_on(Arc::new(TestDb::sqlite()), SpawnOptions::default()).await);
+    let app = Arc::new(
+        TestApp::spawn_on(
+            Arc::new(TestDb::migrated_of(Backend::Sqlite)),
+            SpawnOptions::default(),
+        )
+        .await,
+    );
     let mut people = Vec::new();
     for i in 0..SENDERS {
         people.push(app.register(&format!("sender{i}")).await);

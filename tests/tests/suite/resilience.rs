@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use natter_tests::proxy::TcpProxy;
 use natter_tests::sse::SseStream;
-use natter_tests::{SpawnOptions, TestApp, skip_unless_postgres};
+use natter_tests::{SpawnOptions, TestApp, require_postgres};
 use serde_json::json;
 
 const MESSAGES_PER_SENDER: usize = 40;
@@ -94,10 +94,9 @@ async fn send(nodes: Arc<Mutex<Vec<String>>>, token: &str, conversation: i64, te
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn node_and_database_restarts_lose_and_double_nothing() {
-    if skip_unless_postgres("several nodes and a database server to restart") {
-        return;
-    }
+    require_postgres("several nodes and a database server to restart");
     let upstream = "127.0.0.1:5432".parse().expect("address");
     let proxy = TcpProxy::start(upstream).await.expect("proxy");
     let options = |port| SpawnOptions {

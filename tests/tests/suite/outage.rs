@@ -4,15 +4,14 @@
 use std::time::{Duration, Instant};
 
 use natter_tests::proxy::TcpProxy;
-use natter_tests::{SpawnOptions, TestApp, skip_unless_postgres};
+use natter_tests::{SpawnOptions, TestApp, require_postgres};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn a_database_outage_is_503_and_heals_without_a_restart() {
-    if skip_unless_postgres("a database server to lose") {
-        return;
-    }
+    require_postgres("a database server to lose");
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().expect("address"))
         .await
         .expect("proxy");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use natter_tests::{SpawnOptions, TestApp, natter_binary, repo_root, skip_unless_postgres};
+use natter_tests::{SpawnOptions, TestApp, natter_binary, repo_root, require_postgres};
 
 /// natter-bench, built beside `natter` (scripts/test.sh builds both).
 fn bench_binary() -> PathBuf {
@@ -161,10 +161,9 @@ async fn the_storm_scenario_runs() {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn the_history_scenario_runs() {
-    if skip_unless_postgres("the history scenario seeds PostgreSQL") {
-        return;
-    }
+    require_postgres("the history scenario seeds PostgreSQL");
     let app = TestApp::spawn().await;
     let out = bench(&[
         "history",
@@ -187,10 +186,9 @@ async fn the_history_scenario_runs() {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn the_latency_scenario_runs_across_two_nodes() {
-    if skip_unless_postgres("two nodes share one PostgreSQL") {
-        return;
-    }
+    require_postgres("two nodes share one PostgreSQL");
     let a = TestApp::spawn().await;
     let b = a.spawn_node().await;
     let out = bench(&[

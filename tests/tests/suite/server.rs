@@ -3,7 +3,7 @@
 
 use natter_domain::api::{ComponentStatus, Health};
 use natter_domain::{ErrorBody, ErrorCode};
-use natter_tests::{SpawnOptions, TestApp, run_natter_expecting_exit, skip_unless_postgres};
+use natter_tests::{SpawnOptions, TestApp, require_postgres, run_natter_expecting_exit};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 
@@ -180,6 +180,14 @@ async fn without_a_built_client_root_says_how_to_build_it() {
             .expect("body")
             .contains("scripts/build-web.sh")
     );
+    // Said once, as a warning: not once per worker, and not as an error.
+    let logs = app.logs();
+    let said = logs
+        .iter()
+        .filter(|line| line.contains("web client is not built"))
+        .count();
+    assert_eq!(said, 1, "{logs:#?}");
+    assert!(!logs.iter().any(|line| line.contains("ERROR")), "{logs:#?}");
     // The API still works.
     let health = app
         .client
@@ -192,7 +200,11 @@ async fn without_a_built_client_root_says_how_to_build_it() {
 
 #[tokio::test]
 async fn migrations_are_applied_at_start_up() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_on(
+        std::sync::Arc::new(natter_tests::TestDb::empty()),
+        SpawnOptions::default(),
+    )
+    .await;
     let logs = app.logs().join("\n");
     assert!(logs.contains("applied migration"), "{logs}");
     // A second node on the same database would find nothing left to apply.
@@ -229,10 +241,9 @@ async fn a_missing_database_is_named_in_the_error() {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only"]
 async fn nodes_started_together_on_a_fresh_database_all_come_up() {
-    if skip_unless_postgres("several nodes") {
-        return;
-    }
+    require_postgres("several nodes");
     let db = std::sync::Arc::new(natter_tests::TestDb::empty());
     let first = TestApp::spawn_on_shared(db.clone());
     let second = TestApp::spawn_on_shared(db.clone());

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_migrations::MigrationHarness;
 use natter_api::db::{DbConnection, PG_MIGRATIONS, SQLITE_MIGRATIONS};
-use natter_tests::{TestDb, repo_root, skip_unless_postgres};
+use natter_tests::{TestDb, repo_root, require_postgres};
 
 #[derive(QueryableByName)]
 struct Line {
@@ -165,11 +165,10 @@ fn all_migrations_go_down_and_up_again_to_the_same_schema() {
 }
 
 #[test]
+#[ignore = "PostgreSQL only"]
 fn schema_rs_is_what_diesel_generates() {
     // diesel.toml generates schema.rs from the PostgreSQL migrations.
-    if skip_unless_postgres("diesel print-schema") {
-        return;
-    }
+    require_postgres("diesel print-schema");
     let db = TestDb::postgres();
     db.connect_pg()
         .run_pending_migrations(PG_MIGRATIONS)

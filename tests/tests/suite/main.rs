@@ -1,0 +1,23 @@
+//! Natter's black-box suite: one test binary (each file below was a binary of its own,
+//! and linking 19 of them was most of the suite's time). Every test starts the real
+//! `natter` on its own database, made from a template migrated once per run.
+
+mod api;
+mod authorization;
+mod bad_input;
+mod bench;
+mod browser;
+mod copy;
+mod events;
+mod migrations;
+mod openapi;
+mod outage;
+mod pagination;
+mod readme;
+mod resilience;
+mod schema;
+mod sends;
+mod server;
+mod sqlite;
+mod state;
+mod tokens;
