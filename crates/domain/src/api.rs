@@ -241,7 +241,8 @@ impl SendMessageRequest {
 }
 
 /// `GET /api/conversations/{id}/messages`: `before` or `after` a message id (not
-/// both), at most `limit` (1–100, default 50) messages.
+/// both), at most `limit` ([`Self::MAX_LIMIT`], default [`Self::DEFAULT_LIMIT`])
+/// messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
 pub struct HistoryQuery {
@@ -251,6 +252,13 @@ pub struct HistoryQuery {
     pub after: Option<MessageId>,
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub limit: Option<i64>,
+}
+
+impl HistoryQuery {
+    /// Messages in a page when the query does not say.
+    pub const DEFAULT_LIMIT: i64 = 50;
+    /// The most messages a page may hold.
+    pub const MAX_LIMIT: i64 = 100;
 }
 
 /// My read state in a conversation after marking messages seen.

@@ -23,8 +23,6 @@ pub enum ErrorCode {
     ConversationClosed,
     /// The owner must hand over ownership before leaving.
     OwnerMustTransfer,
-    /// Another conflict with the current state.
-    Conflict,
     /// The request body is over the size limit.
     PayloadTooLarge,
     /// A value was read but is not acceptable; `field` names it.
@@ -45,10 +43,7 @@ impl ErrorCode {
             Self::Unauthenticated | Self::InvalidCredentials => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
-            Self::NicknameTaken
-            | Self::ConversationClosed
-            | Self::OwnerMustTransfer
-            | Self::Conflict => 409,
+            Self::NicknameTaken | Self::ConversationClosed | Self::OwnerMustTransfer => 409,
             Self::PayloadTooLarge => 413,
             Self::InvalidValue => 422,
             Self::RateLimited => 429,

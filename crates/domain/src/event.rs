@@ -1,5 +1,10 @@
 //! Live events pushed on `GET /api/events`. Each carries what a client needs to
 //! update its state without fetching again.
+//!
+//! The kinds are defined here once: [`EventKind`] is derived from [`Event`], its names
+//! are the SSE `event:` names and the JSON `type` tags, the server stores and dispatches
+//! by them, and the browser listens for every one of [`EventKind::all`] (an
+//! `EventSource` delivers a named event only to listeners of that name).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,9 +12,15 @@ use serde::{Deserialize, Serialize};
 use crate::api::{ConversationSummary, Member, Message, User};
 use crate::ids::{ConversationId, MessageId, UserId};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(EventKind),
+    derive(Hash, strum::EnumIter, strum::IntoStaticStr, strum::EnumString),
+    strum(serialize_all = "snake_case"),
+    doc = "What an [`Event`] is, without its data: its `type` and SSE `event:` name."
+)]
 pub enum Event {
     MessageCreated {
         message: Message,
@@ -58,11 +69,44 @@ pub enum Event {
     AddedToConversation {
         conversation: Box<ConversationSummary>,
     },
-    /// The stream cannot replay from the client's cursor: reload everything.
+    /// A stream opened without a cursor starts here: `position` is the stream's
+    /// current position (also the event's `id:`). Never stored in the log.
+    Ready {
+        position: i64,
+    },
+    /// The stream cannot replay from the client's cursor: reload everything. Never
+    /// stored in the log.
     Resync,
 }
 
+impl EventKind {
+    /// Every kind, in declaration order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The kind's name: the event's JSON `type` and its SSE `event:` name.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether events of this kind are kept in the event log: all but `ready` and
+    /// `resync`, which only a stream says, of itself.
+    pub fn is_logged(self) -> bool {
+        !matches!(self, Self::Ready | Self::Resync)
+    }
+
+    /// The kind named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        name.parse().ok()
+    }
+}
+
 impl Event {
+    pub fn kind(&self) -> EventKind {
+        self.into()
+    }
+
     /// The conversation this event belongs to, if any.
     pub fn conversation_id(&self) -> Option<ConversationId> {
         match self {
@@ -92,7 +136,7 @@ impl Event {
                 conversation_id, ..
             } => Some(*conversation_id),
             Self::AddedToConversation { conversation } => Some(conversation.conversation.id),
-            Self::Resync => None,
+            Self::Ready { .. } | Self::Resync => None,
         }
     }
 }
@@ -100,6 +144,119 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Conversation;
+
+    fn user() -> User {
+        User {
+            id: UserId(1),
+            nickname: "ada".into(),
+        }
+    }
+
+    /// An event of `kind`. The match is exhaustive, so a new variant of [`Event`] does
+    /// not compile until it has a sample here, and then the test below checks it.
+    fn sample(kind: EventKind) -> Event {
+        let conversation_id = ConversationId(3);
+        let at = DateTime::UNIX_EPOCH;
+        match kind {
+            EventKind::MessageCreated => Event::MessageCreated {
+                message: Message {
+                    id: MessageId(9),
+                    conversation_id,
+                    sender: user(),
+                    content: "hi".into(),
+                    client_id: None,
+                    created_at: at,
+                    reactions: Vec::new(),
+                    seen_by: Vec::new(),
+                },
+            },
+            EventKind::ReactionAdded => Event::ReactionAdded {
+                conversation_id,
+                message_id: MessageId(9),
+                emoji: "thumbs_up".into(),
+                unicode: "👍".into(),
+                user: user(),
+            },
+            EventKind::ReactionRemoved => Event::ReactionRemoved {
+                conversation_id,
+                message_id: MessageId(9),
+                emoji: "thumbs_up".into(),
+                user: user(),
+            },
+            EventKind::SeenMoved => Event::SeenMoved {
+                conversation_id,
+                user: user(),
+                up_to_message_id: MessageId(9),
+                seen_at: at,
+            },
+            EventKind::MemberAdded => Event::MemberAdded {
+                conversation_id,
+                member: Member {
+                    user: user(),
+                    owner: false,
+                    last_seen_message_id: None,
+                },
+            },
+            EventKind::MemberRemoved => Event::MemberRemoved {
+                conversation_id,
+                user_id: UserId(1),
+            },
+            EventKind::ConversationRenamed => Event::ConversationRenamed {
+                conversation_id,
+                title: "Launch".into(),
+            },
+            EventKind::ConversationClosed => Event::ConversationClosed {
+                conversation_id,
+                closed_at: at,
+            },
+            EventKind::OwnershipTransferred => Event::OwnershipTransferred {
+                conversation_id,
+                from: UserId(1),
+                to: UserId(2),
+            },
+            EventKind::AddedToConversation => Event::AddedToConversation {
+                conversation: Box::new(ConversationSummary {
+                    conversation: Conversation {
+                        id: conversation_id,
+                        title: "Launch".into(),
+                        owner_id: UserId(1),
+                        members: Vec::new(),
+                        created_at: at,
+                        closed_at: None,
+                    },
+                    last_message: None,
+                    unread_count: 0,
+                    last_activity_at: at,
+                }),
+            },
+            EventKind::Ready => Event::Ready { position: 7 },
+            EventKind::Resync => Event::Resync,
+        }
+    }
+
+    #[test]
+    fn every_event_reaches_the_browser_under_its_own_name() {
+        // The browser listens for exactly these names (crates/web/src/store.rs).
+        let listened: Vec<&str> = EventKind::all().map(EventKind::name).collect();
+        for kind in EventKind::all() {
+            let event = sample(kind);
+            assert_eq!(event.kind(), kind);
+            let json = serde_json::to_value(&event).expect("serialise");
+            let tag = json["type"].as_str().expect("a type tag");
+            assert_eq!(tag, kind.name(), "the JSON type is the SSE event name");
+            assert!(
+                listened.contains(&tag),
+                "the browser does not listen for {tag}"
+            );
+            assert_eq!(EventKind::from_name(tag), Some(kind));
+            let back: Event = serde_json::from_value(json).expect("deserialise");
+            assert_eq!(back, event);
+        }
+        let distinct: std::collections::HashSet<&str> = listened.iter().copied().collect();
+        assert_eq!(distinct.len(), listened.len(), "two kinds share a name");
+        assert_eq!(EventKind::from_name("no_such_event"), None);
+    }
 
     #[test]
     fn events_are_tagged_by_type() {

@@ -57,14 +57,6 @@ id_type!(
     /// A message; ids grow with time within a conversation.
     MessageId
 );
-id_type!(
-    /// An emoji of the server's set.
-    EmojiId
-);
-id_type!(
-    /// An entry of the event log.
-    EventId
-);
 
 #[cfg(test)]
 mod tests {

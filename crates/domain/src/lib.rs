@@ -11,7 +11,7 @@ pub mod state;
 pub mod values;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use ids::{ConversationId, EmojiId, EventId, MessageId, SessionId, UserId};
+pub use ids::{ConversationId, MessageId, SessionId, UserId};
 pub use values::{
     ClientId, ConversationTitle, EmojiKey, FieldError, MessageBody, Nickname, Password,
     ValidationError,

@@ -413,7 +413,8 @@ impl ClientState {
                 }
                 self.sort();
             }
-            Event::Resync => {}
+            // Stream control: what they ask for (a load) is the client's to do.
+            Event::Ready { .. } | Event::Resync => {}
         }
     }
 }

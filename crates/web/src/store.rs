@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use natter_domain::api::{HistoryQuery, SendMessageRequest, User};
-use natter_domain::event::Event;
+use natter_domain::event::{Event, EventKind};
 use natter_domain::state::{ClientState, PendingStatus};
 use natter_domain::{ClientId, ConversationId, MessageId};
 use wasm_bindgen::JsCast;
@@ -21,24 +21,6 @@ use web_sys::{EventSource, MessageEvent};
 use crate::api::{self, ApiError};
 use crate::util::{after_layout, new_client_id, performance_mark, sleep};
 
-/// Every event name the server sends, since `EventSource` dispatches named events
-/// only to listeners of that name.
-const EVENT_KINDS: [&str; 12] = [
-    "ready",
-    "resync",
-    "message_created",
-    "reaction_added",
-    "reaction_removed",
-    "seen_moved",
-    "member_added",
-    "member_removed",
-    "conversation_renamed",
-    "conversation_closed",
-    "ownership_transferred",
-    "added_to_conversation",
-];
-
-const PAGE_SIZE: i64 = 50;
 /// Attempts at sending one message before it is shown as failed.
 const SEND_ATTEMPTS: u32 = 5;
 
@@ -129,11 +111,14 @@ impl Store {
             return;
         };
         let mut handlers = Vec::new();
-        for kind in EVENT_KINDS {
+        // EventSource delivers a named event only to listeners of that name: listen
+        // for every kind there is.
+        for kind in EventKind::all() {
             let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 self.receive(&event);
             });
-            let _ = source.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
+            let _ = source
+                .add_event_listener_with_callback(kind.name(), handler.as_ref().unchecked_ref());
             handlers.push(handler);
         }
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
@@ -192,13 +177,13 @@ impl Store {
             self.last_event_id.try_set_value(Some(id));
         }
         self.connection.try_set(Connection::Live);
-        match event.type_().as_str() {
-            "ready" => {
+        match EventKind::from_name(&event.type_()) {
+            Some(EventKind::Ready) => {
                 if !self.ready.get_untracked() {
                     self.load();
                 }
             }
-            "resync" => self.load(),
+            Some(EventKind::Resync) => self.load(),
             _ => {
                 let Some(data) = event.data().as_string() else {
                     return;
@@ -291,7 +276,7 @@ impl Store {
             let query = HistoryQuery {
                 before,
                 after: None,
-                limit: Some(PAGE_SIZE),
+                limit: Some(HistoryQuery::DEFAULT_LIMIT),
             };
             let page = api::history(conversation, query).await;
             let mut next = current;

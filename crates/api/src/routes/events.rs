@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, Responder, get, web};
 use actix_web_lab::sse;
 use futures_util::stream;
 use natter_domain::ErrorBody;
+use natter_domain::event::Event;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -26,6 +27,14 @@ const REPLAY_BATCH: i64 = 500;
 pub struct StreamQuery {
     /// The last position received; the `Last-Event-ID` header wins when both are sent.
     last_event_id: Option<i64>,
+}
+
+/// A `ready` or `resync` event, which the log never holds: its `id:` is `position`.
+fn control(event: &Event, position: i64) -> Result<sse::Data, ApiError> {
+    let payload = serde_json::to_string(event).map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(sse::Data::new(payload)
+        .event(event.kind().name())
+        .id(position.to_string()))
 }
 
 fn frame(event: &StampedEvent) -> sse::Event {
@@ -57,7 +66,7 @@ pub async fn event_stream(
     request: HttpRequest,
     query: web::Query<StreamQuery>,
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     hub: web::Data<Arc<Hub>>,
 ) -> Result<impl Responder, ApiError> {
     let resume_from: Option<i64> = request
@@ -67,7 +76,7 @@ pub async fn event_stream(
         .and_then(|value| value.trim().parse().ok())
         .or(query.last_event_id);
     let me = user.id;
-    let (mine, head, oldest) = db::read(&pool, move |conn| {
+    let (mine, head, oldest) = db::read(&db, move |conn| {
         Ok((
             conversations::ids_of(conn, me)?,
             events::head(conn)?,
@@ -83,26 +92,12 @@ pub async fn event_stream(
     let (subscription, live) = hub.subscribe(user.session_id.get(), visibility.clone());
     let (first, cursor) = match resume_from {
         Some(cursor) if resumable(cursor) => (None, cursor),
-        Some(_) => (
-            Some(
-                sse::Data::new("{\"type\":\"resync\"}")
-                    .event("resync")
-                    .id(head.to_string()),
-            ),
-            head,
-        ),
-        None => (
-            Some(
-                sse::Data::new(format!("{{\"type\":\"ready\",\"position\":{head}}}"))
-                    .event("ready")
-                    .id(head.to_string()),
-            ),
-            head,
-        ),
+        Some(_) => (Some(control(&Event::Resync, head)?), head),
+        None => (Some(control(&Event::Ready { position: head }, head)?), head),
     };
     let feed = Feed {
-        pool: pool.into_inner(),
-        first: first.map(sse::Event::from),
+        db: db.into_inner(),
+        first: first.map(sse::Event::Data),
         cursor,
         visibility,
         replay: VecDeque::new(),
@@ -124,7 +119,7 @@ pub async fn event_stream(
 /// One stream's state: it replays from the log after `cursor`, then forwards live
 /// events, never one twice.
 struct Feed {
-    pool: Arc<Db>,
+    db: Arc<Db>,
     /// The `ready` or `resync` event a stream starts with, until sent.
     first: Option<sse::Event>,
     /// The position of the last event this stream has passed (sent or not visible).
@@ -148,12 +143,12 @@ impl Feed {
         loop {
             if let Some(event) = self.replay.pop_front() {
                 self.cursor = event.position;
-                if self.visibility.admit(&event) {
+                if self.visibility.admit(&event, event.kind()) {
                     return Some(frame(&event));
                 }
             } else if self.replaying {
                 let from = self.cursor;
-                let batch = db::read(&self.pool, move |conn| {
+                let batch = db::read(&self.db, move |conn| {
                     Ok(events::after(conn, from, REPLAY_BATCH)?)
                 })
                 .await

@@ -1,0 +1,223 @@
+//! The node's one listener thread: it stamps (when this node leads), reads and
+//! dispatches events, hears revocations, and prunes the log. One method per duty;
+//! [`Listener::turn`] runs each in order, every [`POLL`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+
+use super::Hub;
+use crate::db::events::{self, WROTE_EVENTS};
+use crate::db::{Db, DbConnection, channels};
+
+/// How often the listener looks for notifications. diesel reads them without a
+/// blocking wait (PQconsumeInput, no round trip), so this is the wake-up latency.
+const POLL: Duration = Duration::from_millis(2);
+/// Stamping and reading also run this often, in case a wake-up was missed (a node
+/// died between commit and stamping, or an older transaction held events back).
+const TICK: Duration = Duration::from_millis(200);
+/// Events read from the log at a time.
+const READ_BATCH: i64 = 1000;
+/// While events wait for an older transaction, try again this soon.
+const RETRY: Duration = Duration::from_millis(10);
+/// After losing its connection, the listener tries again this soon.
+const RECONNECT: Duration = Duration::from_millis(500);
+
+/// Starts this node's listener thread, which reconnects whenever it loses the
+/// database.
+pub fn start(db: Db, retention: Duration, hub: Arc<Hub>) {
+    let spawned = std::thread::Builder::new()
+        .name("natter-events".into())
+        .spawn(move || {
+            loop {
+                let run = Listener::connect(&db, retention, &hub).and_then(Listener::run);
+                if let Err(error) = run {
+                    tracing::warn!(%error, "event listener lost its database connection; reconnecting");
+                }
+                std::thread::sleep(RECONNECT);
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start the event listener thread");
+    }
+}
+
+/// One connection's worth of listening: built on connecting, dropped when the
+/// connection fails.
+struct Listener<'a> {
+    db: &'a Db,
+    hub: &'a Hub,
+    conn: DbConnection,
+    /// This connection's backend on PostgreSQL: our own NOTIFY comes back to us, and
+    /// what it announces was dispatched already.
+    own_pid: Option<i32>,
+    /// Whether this node is the one that stamps (see `events::lead`); the others try
+    /// again every tick, so a node that dies is replaced within one.
+    leader: bool,
+    next_leader_attempt: Instant,
+    next_stamp: Instant,
+    /// Where the next stamping pass starts looking (see `events::stamp`).
+    complete_below: i64,
+    next_read: Instant,
+    retention: Duration,
+    /// Pruning is idempotent, so every node may do it; a tenth of the retention apart.
+    prune_every: Duration,
+    next_prune: Instant,
+}
+
+impl<'a> Listener<'a> {
+    fn connect(db: &'a Db, retention: Duration, hub: &'a Hub) -> anyhow::Result<Self> {
+        #[derive(QueryableByName)]
+        struct Backend {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let mut conn = db.establish()?;
+        let mut own_pid = None;
+        if let DbConnection::Pg(pg) = &mut conn {
+            for channel in channels::ALL {
+                diesel::sql_query(format!("LISTEN {channel}")).execute(pg)?;
+            }
+            let backend =
+                diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result::<Backend>(pg)?;
+            own_pid = Some(backend.pid);
+        }
+        hub.start_at(events::head(&mut conn)?);
+        let now = Instant::now();
+        Ok(Self {
+            db,
+            hub,
+            conn,
+            own_pid,
+            leader: false,
+            next_leader_attempt: now,
+            next_stamp: now,
+            complete_below: 0,
+            next_read: now,
+            retention,
+            prune_every: (retention / 10).clamp(Duration::from_secs(1), Duration::from_mins(10)),
+            next_prune: now,
+        })
+    }
+
+    /// Turns until the connection fails.
+    fn run(mut self) -> anyhow::Result<()> {
+        loop {
+            self.turn()?;
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn turn(&mut self) -> anyhow::Result<()> {
+        let stamp_requested = self.hear()?;
+        let now = Instant::now();
+        let wrote = WROTE_EVENTS.swap(false, Ordering::AcqRel);
+        self.try_to_lead(now)?;
+        if self.leader {
+            self.stamp(now, wrote || stamp_requested)?;
+        } else if wrote {
+            events::request_stamp(&mut self.conn)?;
+        }
+        if wrote && matches!(self.conn, DbConnection::Sqlite(_)) {
+            // SQLite's events are stamped as written: read them now.
+            self.next_read = now;
+        }
+        self.read(now)?;
+        self.prune(now)
+    }
+
+    /// Takes the notifications that arrived (PostgreSQL): schedules a read for new
+    /// events, ends revoked sessions' streams, and answers whether another node asked
+    /// for a stamping pass.
+    fn hear(&mut self) -> anyhow::Result<bool> {
+        let DbConnection::Pg(pg) = &mut self.conn else {
+            return Ok(false);
+        };
+        let mut stamp_requested = false;
+        for notification in pg.notifications_iter() {
+            let notification = notification?;
+            match notification.channel.as_str() {
+                channels::EVENTS if Some(notification.process_id) != self.own_pid => {
+                    self.next_read = Instant::now();
+                }
+                channels::STAMP => stamp_requested = true,
+                channels::REVOKED => {
+                    if let Ok(session) = notification.payload.parse() {
+                        self.hub.revoke_session(session);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(stamp_requested)
+    }
+
+    fn try_to_lead(&mut self, now: Instant) -> anyhow::Result<()> {
+        if !self.leader && now >= self.next_leader_attempt {
+            self.leader = events::lead(&mut self.conn)?;
+            self.next_leader_attempt = now + TICK;
+        }
+        Ok(())
+    }
+
+    /// As the stamping node: a pass when one is due (or `asked`), whose events go
+    /// straight to this node's streams when they follow what it delivered.
+    fn stamp(&mut self, now: Instant, asked: bool) -> anyhow::Result<()> {
+        if asked {
+            self.next_stamp = now;
+        }
+        if now < self.next_stamp {
+            return Ok(());
+        }
+        let pass = events::stamp(&mut self.conn, self.complete_below)?;
+        self.complete_below = pass.complete_below;
+        let follows = pass
+            .stamped
+            .first()
+            .is_some_and(|first| first.position == self.hub.delivered() + 1);
+        if follows {
+            self.hub.dispatch(pass.stamped);
+        } else if !pass.stamped.is_empty() {
+            // Another stamper's events came first: read from the log.
+            self.next_read = now;
+        }
+        self.next_stamp = now + if pass.more { RETRY } else { TICK };
+        Ok(())
+    }
+
+    /// Reads what is new in the log, when a read is due, and dispatches it.
+    fn read(&mut self, now: Instant) -> anyhow::Result<()> {
+        if now < self.next_read {
+            return Ok(());
+        }
+        loop {
+            let batch = events::after(&mut self.conn, self.hub.delivered(), READ_BATCH)?;
+            // A short batch is the end of the log: no query to learn it again.
+            let more = batch.len() == usize::try_from(READ_BATCH).unwrap_or(usize::MAX);
+            self.hub.dispatch(batch);
+            if !more {
+                break;
+            }
+        }
+        self.next_read = now + TICK;
+        Ok(())
+    }
+
+    /// Deletes events past retention, when a pruning is due.
+    fn prune(&mut self, now: Instant) -> anyhow::Result<()> {
+        if now < self.next_prune {
+            return Ok(());
+        }
+        let retention = self.retention;
+        let pruned = self
+            .db
+            .write_blocking(&mut self.conn, |conn| events::prune(conn, retention))?;
+        if pruned > 0 {
+            tracing::info!(pruned, "pruned events past retention");
+        }
+        self.next_prune = now + self.prune_every;
+        Ok(())
+    }
+}
