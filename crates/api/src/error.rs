@@ -2,8 +2,15 @@
 //! body; internal causes go to the log, never to the client.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, ResponseError};
 use natter_domain::{ErrorBody, ErrorCode, FieldError};
+
+use crate::db::{DbError, Refusal};
+
+/// How long a client should wait before trying again when the database is away: about
+/// what a PostgreSQL restart takes.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -93,16 +100,37 @@ impl ApiError {
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
-    fn from(error: diesel::result::Error) -> Self {
+/// The one mapping from the database layer's answers to HTTP.
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        if error.is_connection_lost() {
+            // Retryable (the database restarted, or the network dropped), not a bug.
+            return Self::Unavailable(error.to_string());
+        }
         match error {
-            diesel::result::Error::NotFound => Self::NotFound,
-            // The server went away mid-request (restart, network): retryable, not a bug.
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
-                info,
-            ) => Self::Unavailable(info.message().to_owned()),
+            DbError::Query(diesel::result::Error::NotFound)
+            | DbError::Refused(Refusal::NotFound) => Self::NotFound,
+            DbError::Refused(refusal) => refusal.into(),
             other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => Self::NotFound,
+            Refusal::NotOwner(message) => Self::forbidden(message),
+            Refusal::OwnerMustTransfer => Self::coded(
+                ErrorCode::OwnerMustTransfer,
+                "hand over ownership to another member before leaving",
+            ),
+            Refusal::Closed => Self::coded(
+                ErrorCode::ConversationClosed,
+                "this conversation is closed: it takes no new messages or reactions",
+            ),
+            Refusal::SignedOut => Self::unauthenticated(),
+            Refusal::Invalid(error) => Self::Invalid(error),
         }
     }
 }
@@ -113,11 +141,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
         match self {
-            Self::Internal(_) => tracing::error!(error = %self, "request failed"),
-            Self::Unavailable(_) => tracing::warn!(error = %self, "request refused"),
+            Self::Internal(_) => {
+                tracing::error!(error = %self, "request failed");
+            }
+            Self::Unavailable(_) => {
+                tracing::warn!(error = %self, "request refused");
+                response.insert_header((RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS));
+            }
             _ => {}
         }
-        HttpResponse::build(self.status_code()).json(self.body())
+        response.json(self.body())
     }
 }

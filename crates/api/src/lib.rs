@@ -1,5 +1,6 @@
-//! `natter`: the JSON REST API under `/api` and the built web client at `/`, in one
-//! binary backed by PostgreSQL.
+//! `natter`: the JSON REST API under `/api`, the live event stream and the built web
+//! client at `/`, in one binary backed by SQLite (one node, the default) or PostgreSQL
+//! (one or several nodes).
 
 pub mod auth;
 pub mod config;

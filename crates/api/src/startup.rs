@@ -36,7 +36,7 @@ impl Application {
         let url = database.clone();
         let (pool_size, timeout) = (config.db_pool_size, config.db_timeout);
         let pool = actix_web::rt::task::spawn_blocking(move || {
-            db::connect_and_migrate(&url, pool_size, timeout)
+            db::pool::connect_and_migrate(&url, pool_size, timeout)
         })
         .await
         .context("database start-up task failed")??;
@@ -88,8 +88,7 @@ impl Application {
             app.service(
                 web::scope("")
                     .wrap(middleware::Compress::default())
-                    .configure(|config| web_client.precompressed_routes(config))
-                    .service(web_client.service()),
+                    .configure(|config| web_client.configure(config)),
             )
         })
         .listen(listener)?;
@@ -114,10 +113,6 @@ impl Application {
         let server = server.run();
         tracing::info!(%database, open_files = files, "listening on http://{address}");
         Ok(Self { address, server })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.address.port()
     }
 
     pub fn address(&self) -> SocketAddr {

@@ -41,16 +41,20 @@ impl FromRequest for CurrentUser {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let claims = UncheckedSession::verify(request);
-        let pool = request.app_data::<web::Data<Db>>().cloned();
+        let db = request.app_data::<web::Data<Db>>().cloned();
         Box::pin(async move {
             let UncheckedSession(claims) = claims?;
-            let Some(pool) = pool else {
+            let Some(db) = db else {
                 return Err(ApiError::Internal(anyhow::anyhow!(
-                    "pool missing from app data"
+                    "the database missing from app data"
                 )));
             };
-            let user = db::read(&pool, move |conn| {
-                Ok(db::users::session_user(conn, claims)?)
+            let user = db::read(&db, move |conn| {
+                Ok(db::users::session_user(
+                    conn,
+                    claims.session_id,
+                    claims.user_id,
+                )?)
             })
             .await?
             .ok_or_else(ApiError::unauthenticated)?;

@@ -3,36 +3,32 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use natter_domain::api::{Conversation, ConversationSummary, Member, MessagePreview, User};
 use natter_domain::event::Event;
 use natter_domain::{
-    ConversationId, ConversationTitle, ErrorCode, MessageId, UserId, ValidationError,
+    ConversationId, ConversationTitle, FieldError, MessageId, UserId, ValidationError,
 };
 
+use crate::db::clock::{self, utc};
 use crate::db::models::{ConversationRow, MemberRow, NewConversation, NewMember, UserRow};
-use crate::db::{DbConnection, events, per_backend, users};
-use crate::error::ApiError;
+use crate::db::{DbConnection, DbResult, Refusal, events, per_backend, users};
 use crate::schema::{auth_users, chat_conversation_members, chat_conversations};
-
-pub fn utc(at: NaiveDateTime) -> chrono::DateTime<Utc> {
-    Utc.from_utc_datetime(&at)
-}
 
 /// The caller's membership, or 404: to a non-member the conversation does not exist.
 pub fn require_member(
     conn: &mut DbConnection,
     conversation_id: ConversationId,
     user_id: UserId,
-) -> Result<MemberRow, ApiError> {
+) -> DbResult<MemberRow> {
     chat_conversation_members::table
         .find((conversation_id.get(), user_id.get()))
         .select(MemberRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or(ApiError::NotFound)
+        .ok_or_else(|| Refusal::NotFound.into())
 }
 
 /// Like [`require_member`], and the caller must be the owner (403 otherwise).
@@ -40,14 +36,12 @@ pub fn require_owner(
     conn: &mut DbConnection,
     conversation_id: ConversationId,
     user_id: UserId,
-) -> Result<MemberRow, ApiError> {
+) -> DbResult<MemberRow> {
     let member = require_member(conn, conversation_id, user_id)?;
     if member.owner {
         Ok(member)
     } else {
-        Err(ApiError::forbidden(
-            "only the conversation's owner may do this",
-        ))
+        Err(Refusal::NotOwner("only the conversation's owner may do this").into())
     }
 }
 
@@ -106,16 +100,12 @@ fn to_conversation(row: &ConversationRow, members: &[(MemberRow, UserRow)]) -> C
 }
 
 /// One conversation with its members (the caller must be one).
-pub fn show(
-    conn: &mut DbConnection,
-    id: ConversationId,
-    caller: UserId,
-) -> Result<Conversation, ApiError> {
+pub fn show(conn: &mut DbConnection, id: ConversationId, caller: UserId) -> DbResult<Conversation> {
     require_member(conn, id, caller)?;
     load(conn, id)
 }
 
-fn load(conn: &mut DbConnection, id: ConversationId) -> Result<Conversation, ApiError> {
+fn load(conn: &mut DbConnection, id: ConversationId) -> DbResult<Conversation> {
     let row = row(conn, id)?;
     let members = members_of(conn, &[id.get()])?
         .remove(&id.get())
@@ -130,26 +120,24 @@ pub fn create(
     creator: UserId,
     title: &ConversationTitle,
     member_ids: &[UserId],
-) -> Result<Conversation, ApiError> {
+) -> DbResult<Conversation> {
     let others: BTreeSet<i64> = member_ids
         .iter()
         .map(|id| id.get())
         .filter(|id| *id != creator.get())
         .collect();
     if others.is_empty() {
-        return Err(ApiError::invalid(
-            "member_ids",
-            ValidationError::TooFewMembers { min: 1 },
-        ));
+        return Err(
+            FieldError::new("member_ids", ValidationError::TooFewMembers { min: 1 }).into(),
+        );
     }
     let others: Vec<i64> = others.into_iter().collect();
     conn.transaction(|conn| {
         let existing: BTreeSet<i64> = users::existing(conn, &others)?.into_iter().collect();
         if let Some(unknown) = others.iter().find(|id| !existing.contains(id)) {
-            return Err(ApiError::invalid(
-                "member_ids",
-                ValidationError::UnknownUser(*unknown),
-            ));
+            return Err(
+                FieldError::new("member_ids", ValidationError::UnknownUser(*unknown)).into(),
+            );
         }
         let id: i64 = diesel::insert_into(chat_conversations::table)
             .values(NewConversation {
@@ -221,7 +209,7 @@ struct Unread {
 
 /// My conversations, most recent activity first, each with its last message and my
 /// unread count (messages from others after my watermark).
-pub fn list_for(conn: &mut DbConnection, me: UserId) -> Result<Vec<ConversationSummary>, ApiError> {
+pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<ConversationSummary>> {
     let rows: Vec<ConversationRow> = chat_conversations::table
         .inner_join(chat_conversation_members::table)
         .filter(chat_conversation_members::user_id.eq(me.get()))
@@ -288,13 +276,13 @@ pub fn rename(
     id: ConversationId,
     caller: UserId,
     title: &ConversationTitle,
-) -> Result<Conversation, ApiError> {
+) -> DbResult<Conversation> {
     conn.transaction(|conn| {
         require_owner(conn, id, caller)?;
         diesel::update(chat_conversations::table.find(id.get()))
             .set((
                 chat_conversations::title.eq(title.as_str()),
-                chat_conversations::updated_at.eq(users::now()),
+                chat_conversations::updated_at.eq(clock::now()),
             ))
             .execute(conn)?;
         events::append(
@@ -315,10 +303,10 @@ pub fn close(
     conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
-) -> Result<Conversation, ApiError> {
+) -> DbResult<Conversation> {
     conn.transaction(|conn| {
         require_owner(conn, id, caller)?;
-        let now = users::now();
+        let now = clock::now();
         let closed = diesel::update(chat_conversations::table.find(id.get()))
             .filter(chat_conversations::closed_at.is_null())
             .set((
@@ -347,13 +335,12 @@ pub fn add_member(
     id: ConversationId,
     caller: UserId,
     new_member: UserId,
-) -> Result<Conversation, ApiError> {
+) -> DbResult<Conversation> {
     conn.transaction(|conn| {
         require_owner(conn, id, caller)?;
-        let user = users::by_id(conn, new_member)?.ok_or(ApiError::invalid(
-            "user_id",
-            ValidationError::UnknownUser(new_member.get()),
-        ))?;
+        let user = users::by_id(conn, new_member)?.ok_or_else(|| {
+            FieldError::new("user_id", ValidationError::UnknownUser(new_member.get()))
+        })?;
         let member = NewMember {
             conversation_id: id.get(),
             user_id: new_member.get(),
@@ -387,7 +374,7 @@ pub fn add_member(
             let summary = list_for(conn, new_member)?
                 .into_iter()
                 .find(|summary| summary.conversation.id == id)
-                .ok_or(ApiError::NotFound)?;
+                .ok_or(Refusal::NotFound)?;
             events::append(
                 conn,
                 id.get(),
@@ -408,26 +395,23 @@ pub fn remove_member(
     id: ConversationId,
     caller: UserId,
     target: UserId,
-) -> Result<(), ApiError> {
+) -> DbResult<()> {
     conn.transaction(|conn| {
         let me = require_member(conn, id, caller)?;
         if target == caller {
             if me.owner {
-                return Err(ApiError::coded(
-                    ErrorCode::OwnerMustTransfer,
-                    "hand over ownership to another member before leaving",
-                ));
+                return Err(Refusal::OwnerMustTransfer.into());
             }
         } else if !me.owner {
-            return Err(ApiError::forbidden(
-                "only the conversation's owner may remove members",
-            ));
+            return Err(
+                Refusal::NotOwner("only the conversation's owner may remove members").into(),
+            );
         }
         let removed =
             diesel::delete(chat_conversation_members::table.find((id.get(), target.get())))
                 .execute(conn)?;
         if removed == 0 {
-            return Err(ApiError::NotFound);
+            return Err(Refusal::NotFound.into());
         }
         events::append(
             conn,
@@ -448,7 +432,7 @@ pub fn transfer_ownership(
     id: ConversationId,
     caller: UserId,
     new_owner: UserId,
-) -> Result<Conversation, ApiError> {
+) -> DbResult<Conversation> {
     conn.transaction(|conn| {
         require_owner(conn, id, caller)?;
         if new_owner == caller {
@@ -460,10 +444,9 @@ pub fn transfer_ownership(
             .first(conn)
             .optional()?;
         if target.is_none() {
-            return Err(ApiError::invalid(
-                "user_id",
-                ValidationError::UnknownUser(new_owner.get()),
-            ));
+            return Err(
+                FieldError::new("user_id", ValidationError::UnknownUser(new_owner.get())).into(),
+            );
         }
         // Old owner first: the partial unique index allows one owner at a time.
         diesel::update(chat_conversation_members::table.find((id.get(), caller.get())))

@@ -9,7 +9,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::config::DatabaseUrl;
-use crate::db::{DbConnection, establish, lock_sqlite_file, migrate_postgres, migrate_sqlite};
+use crate::db::migrations::{migrate_postgres, migrate_sqlite};
+use crate::db::sqlite::lock_sqlite_file;
+use crate::db::{DbConnection, establish};
 use crate::schema;
 
 /// Rows per statement: well under PostgreSQL's 65,535 bind parameters.

@@ -1,17 +1,15 @@
 //! The event log, written in the same transaction as the change it describes.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use natter_domain::event::Event;
-use serde::Deserialize;
+use natter_domain::event::{Event, EventKind};
 
-use crate::db::DbConnection;
 use crate::db::models::NewEvent;
 use crate::db::prepared::{Param, PreparedSql};
+use crate::db::{DbConnection, channels, clock};
 use crate::schema::{chat_conversations, chat_events};
 
 /// Appends `event` to its conversation's log at the next position. The `UPDATE ...
@@ -26,7 +24,7 @@ pub fn append(
     conversation_id: i64,
     subject: Option<i64>,
     event: &Event,
-) -> anyhow::Result<()> {
+) -> QueryResult<()> {
     let seq: i64 = diesel::update(chat_conversations::table.find(conversation_id))
         .set(chat_conversations::last_event_seq.eq(chat_conversations::last_event_seq + 1))
         .returning(chat_conversations::last_event_seq)
@@ -42,8 +40,9 @@ pub fn append_numbered(
     seq: i64,
     subject: Option<i64>,
     event: &Event,
-) -> anyhow::Result<()> {
-    let (kind, payload) = encode(event)?;
+) -> QueryResult<()> {
+    let (kind, payload) =
+        encode(event).map_err(|error| diesel::result::Error::SerializationError(error.into()))?;
     let position = match conn {
         DbConnection::Pg(_) => None,
         DbConnection::Sqlite(_) => Some(head(conn)? + 1),
@@ -52,7 +51,7 @@ pub fn append_numbered(
         .values(NewEvent {
             conversation_id,
             seq,
-            kind: &kind,
+            kind,
             subject_user_id: subject,
             payload: &payload,
             position,
@@ -61,18 +60,9 @@ pub fn append_numbered(
     Ok(())
 }
 
-/// An event's kind (its `type`) and its payload as stored. The kind is read back from
-/// the payload's text, not from a second serialization into a JSON tree: every send
-/// takes this path.
-pub fn encode(event: &Event) -> serde_json::Result<(String, String)> {
-    #[derive(Deserialize)]
-    struct Kind<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: Cow<'a, str>,
-    }
-    let payload = serde_json::to_string(event)?;
-    let kind = serde_json::from_str::<Kind>(&payload)?.kind.into_owned();
-    Ok((kind, payload))
+/// An event's kind (its `type`) and its payload as stored.
+pub fn encode(event: &Event) -> serde_json::Result<(&'static str, String)> {
+    Ok((event.kind().name(), serde_json::to_string(event)?))
 }
 
 /// A process-wide hint that this node committed a write (set by [`crate::db::write`]),
@@ -183,11 +173,15 @@ pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
                       WHERE position IS NULL AND txid >= (SELECT xmin FROM horizon)) \
               SELECT h.xmin, w.n AS waiting, s.position, s.conversation_id, s.subject_user_id, \
                      s.kind, s.payload, \
-                     (SELECT count(*) FROM (SELECT pg_notify('natter_events', '') FROM stamped LIMIT 1) AS n) \
+                     (SELECT count(*) FROM (SELECT pg_notify(?, '') FROM stamped LIMIT 1) AS n) \
                        AS notified \
                 FROM horizon h CROSS JOIN waiting w LEFT JOIN stamped s ON true \
                ORDER BY s.position",
-        params: [Param::BigInt(since), Param::BigInt(STAMP_BATCH)],
+        params: [
+            Param::BigInt(since),
+            Param::BigInt(STAMP_BATCH),
+            Param::Text(channels::EVENTS),
+        ],
     }
     .load::<PassRow>(conn)?;
     let (xmin, waiting) = rows
@@ -217,7 +211,9 @@ pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
 /// Asks the stamping node for a pass now (this node wrote events, another stamps).
 pub fn request_stamp(conn: &mut DbConnection) -> QueryResult<()> {
     if let DbConnection::Pg(conn) = conn {
-        diesel::sql_query("NOTIFY natter_stamp").execute(conn)?;
+        diesel::sql_query("SELECT pg_notify($1, '')")
+            .bind::<Text, _>(channels::STAMP)
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -232,6 +228,14 @@ pub struct StampedEvent {
     pub subject_user_id: Option<i64>,
     pub kind: String,
     pub payload: String,
+}
+
+impl StampedEvent {
+    /// What the event is; `None` for a kind this build does not know (written by a
+    /// newer node during a rolling upgrade), which is delivered but changes nothing.
+    pub fn kind(&self) -> Option<EventKind> {
+        EventKind::from_name(&self.kind)
+    }
 }
 
 /// Stamped events after `position`, in position order.
@@ -257,7 +261,7 @@ pub fn head(conn: &mut DbConnection) -> QueryResult<i64> {
 pub fn prune(conn: &mut DbConnection, retention: std::time::Duration) -> QueryResult<usize> {
     let newest = head(conn)?;
     let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    let cutoff = crate::db::users::now()
+    let cutoff = clock::now()
         .checked_sub_signed(retention)
         .unwrap_or(chrono::NaiveDateTime::MIN);
     diesel::delete(

@@ -1,21 +1,14 @@
 //! People, their sessions, and failed-login counting.
 
-use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use natter_domain::api::User;
 use natter_domain::{Nickname, SessionId, UserId};
 
-use crate::auth::token::TokenClaims;
+use crate::db::clock::{self, database_now};
 use crate::db::models::{NewSession, NewUser, SessionRow, UserRow};
-use crate::db::{DbConnection, per_backend};
+use crate::db::{DbConnection, channels, per_backend};
 use crate::schema::{auth_login_failures, auth_sessions, auth_users};
-
-/// The current time at the database's precision (microseconds), so that what an
-/// event says and what a later read returns are the same instant.
-pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc().trunc_subsecs(6)
-}
 
 pub fn to_user(row: &UserRow) -> User {
     User {
@@ -91,7 +84,7 @@ pub fn start_session(
     user_id: i64,
     lifetime: chrono::Duration,
 ) -> QueryResult<SessionRow> {
-    let created_at = now();
+    let created_at = clock::now();
     let new = NewSession {
         user_id,
         created_at,
@@ -103,23 +96,28 @@ pub fn start_session(
         .get_result(c))
 }
 
-/// The person a token speaks for, if its session is neither revoked nor expired.
-pub fn session_user(conn: &mut DbConnection, claims: TokenClaims) -> QueryResult<Option<UserRow>> {
-    auth_sessions::table
+/// `user`, if `session` is theirs and neither revoked nor expired by the database's
+/// clock (as a send checks it: see `messages::send`).
+pub fn session_user(
+    conn: &mut DbConnection,
+    session: SessionId,
+    user: UserId,
+) -> QueryResult<Option<UserRow>> {
+    per_backend!(conn, c => auth_sessions::table
         .inner_join(auth_users::table)
-        .filter(auth_sessions::id.eq(claims.session_id.get()))
-        .filter(auth_sessions::user_id.eq(claims.user_id.get()))
+        .filter(auth_sessions::id.eq(session.get()))
+        .filter(auth_sessions::user_id.eq(user.get()))
         .filter(auth_sessions::revoked_at.is_null())
-        .filter(auth_sessions::expires_at.gt(now()))
+        .filter(auth_sessions::expires_at.gt(database_now(c)))
         .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn revoke_session(conn: &mut DbConnection, session: SessionId) -> QueryResult<usize> {
     diesel::update(auth_sessions::table.find(session.get()))
         .filter(auth_sessions::revoked_at.is_null())
-        .set(auth_sessions::revoked_at.eq(now()))
+        .set(auth_sessions::revoked_at.eq(clock::now()))
         .execute(conn)
 }
 
@@ -127,7 +125,8 @@ pub fn revoke_session(conn: &mut DbConnection, session: SessionId) -> QueryResul
 /// committed). On SQLite there is no other node.
 pub fn announce_revoked(conn: &mut DbConnection, session: SessionId) -> QueryResult<()> {
     if let DbConnection::Pg(pg) = conn {
-        diesel::sql_query("SELECT pg_notify('natter_revoked', $1)")
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(channels::REVOKED)
             .bind::<diesel::sql_types::Text, _>(session.get().to_string())
             .execute(pg)?;
     }
@@ -142,7 +141,7 @@ pub fn recent_failures(
 ) -> QueryResult<i64> {
     auth_login_failures::table
         .filter(auth_login_failures::nickname_key.eq(key))
-        .filter(auth_login_failures::failed_at.gt(now() - window))
+        .filter(auth_login_failures::failed_at.gt(clock::now() - window))
         .count()
         .get_result(conn)
 }

@@ -6,7 +6,7 @@ use natter_domain::api::{AuthResponse, LoginRequest, RegisterRequest, User, User
 use natter_domain::{ErrorBody, ErrorCode, Nickname, SessionId, UserId};
 
 use crate::auth::{self, CurrentUser, TokenKeys, password};
-use crate::db::conversations::utc;
+use crate::db::clock::utc;
 use crate::db::models::UserRow;
 use crate::db::{self, Db, users};
 use crate::error::ApiError;
@@ -22,13 +22,13 @@ const SEARCH_LIMIT: i64 = 20;
 /// Starts a session for `user` and answers with the token, also set as a cookie.
 async fn signed_in(
     request: &HttpRequest,
-    pool: &Db,
+    db: &Db,
     keys: &TokenKeys,
     user: UserRow,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user.id;
-    let session = db::write(pool, move |conn| {
+    let session = db::write(db, move |conn| {
         Ok(users::start_session(conn, user_id, SESSION_LIFETIME)?)
     })
     .await?;
@@ -63,24 +63,22 @@ async fn signed_in(
 #[post("/users")]
 pub async fn register(
     request: HttpRequest,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     keys: web::Data<TokenKeys>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (nickname, password) = body.0.validate()?;
     let hash = password::off_thread(move || password::hash(&password)).await??;
-    let user = db::write(&pool, move |conn| {
-        Ok(users::create(conn, &nickname, &hash)?)
-    })
-    .await?
-    .ok_or(ApiError::coded(
-        ErrorCode::NicknameTaken,
-        "this nickname is taken",
-    ))?;
+    let user = db::write(&db, move |conn| Ok(users::create(conn, &nickname, &hash)?))
+        .await?
+        .ok_or(ApiError::coded(
+            ErrorCode::NicknameTaken,
+            "this nickname is taken",
+        ))?;
     tracing::info!(user_id = user.id, "registered");
     signed_in(
         &request,
-        &pool,
+        &db,
         &keys,
         user,
         actix_web::http::StatusCode::CREATED,
@@ -102,7 +100,7 @@ pub async fn register(
 #[post("/sessions")]
 pub async fn login(
     request: HttpRequest,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     keys: web::Data<TokenKeys>,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -111,7 +109,7 @@ pub async fn login(
     let key =
         Nickname::parse(&nickname).map_or_else(|_| nickname.to_lowercase(), |n| n.canonical());
     let lookup_key = key.clone();
-    let (failures, user) = db::read(&pool, move |conn| {
+    let (failures, user) = db::read(&db, move |conn| {
         let failures = users::recent_failures(conn, &lookup_key, LOGIN_WINDOW)?;
         Ok((failures, users::by_nickname_key(conn, &lookup_key)?))
     })
@@ -133,18 +131,11 @@ pub async fn login(
     .await?;
     match user {
         Some(user) if matches => {
-            db::write(&pool, move |conn| Ok(users::clear_failures(conn, &key)?)).await?;
-            signed_in(
-                &request,
-                &pool,
-                &keys,
-                user,
-                actix_web::http::StatusCode::OK,
-            )
-            .await
+            db::write(&db, move |conn| Ok(users::clear_failures(conn, &key)?)).await?;
+            signed_in(&request, &db, &keys, user, actix_web::http::StatusCode::OK).await
         }
         _ => {
-            db::write(&pool, move |conn| Ok(users::record_failure(conn, &key)?)).await?;
+            db::write(&db, move |conn| Ok(users::record_failure(conn, &key)?)).await?;
             Err(ApiError::coded(
                 ErrorCode::InvalidCredentials,
                 "wrong nickname or password",
@@ -165,17 +156,14 @@ pub async fn login(
 #[delete("/sessions/current")]
 pub async fn logout(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     hub: web::Data<std::sync::Arc<crate::live::Hub>>,
 ) -> Result<HttpResponse, ApiError> {
     let session = user.session_id;
-    db::write(&pool, move |conn| Ok(users::revoke_session(conn, session)?)).await?;
+    db::write(&db, move |conn| Ok(users::revoke_session(conn, session)?)).await?;
     // Open streams of this session end at once, on this node and (by NOTIFY) on all.
     hub.revoke_session(session.get());
-    db::write(&pool, move |conn| {
-        Ok(users::announce_revoked(conn, session)?)
-    })
-    .await?;
+    db::write(&db, move |conn| Ok(users::announce_revoked(conn, session)?)).await?;
     Ok(HttpResponse::NoContent()
         .cookie(auth::expired_session_cookie())
         .finish())
@@ -212,7 +200,7 @@ pub async fn me(user: CurrentUser) -> web::Json<User> {
 #[get("/users")]
 pub async fn search_users(
     _user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     query: web::Query<UserSearchQuery>,
 ) -> Result<web::Json<Vec<User>>, ApiError> {
     let q = query.into_inner().q;
@@ -222,7 +210,7 @@ pub async fn search_users(
     if prefix.is_empty() {
         return Ok(web::Json(Vec::new()));
     }
-    let found = db::read(&pool, move |conn| {
+    let found = db::read(&db, move |conn| {
         Ok(users::search(conn, &prefix, SEARCH_LIMIT)?)
     })
     .await?;

@@ -24,12 +24,13 @@ use crate::extract::Json;
 #[get("/conversations")]
 pub async fn list_conversations(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
 ) -> Result<web::Json<Vec<ConversationSummary>>, ApiError> {
     let me = user.id;
-    db::read(&pool, move |conn| conversations::list_for(conn, me))
+    db::read(&db, move |conn| conversations::list_for(conn, me))
         .await
         .map(web::Json)
+        .map_err(ApiError::from)
 }
 
 /// Start a conversation; I am its owner and a member.
@@ -47,12 +48,12 @@ pub async fn list_conversations(
 #[post("/conversations")]
 pub async fn create_conversation(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     body: Json<CreateConversationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let title = body.0.validate()?;
     let (me, member_ids) = (user.id, body.0.member_ids);
-    let conversation = db::write(&pool, move |conn| {
+    let conversation = db::write(&db, move |conn| {
         conversations::create(conn, me, &title, &member_ids)
     })
     .await?;
@@ -73,13 +74,14 @@ pub async fn create_conversation(
 #[get("/conversations/{id}")]
 pub async fn show_conversation(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me) = (id.into_inner(), user.id);
-    db::read(&pool, move |conn| conversations::show(conn, id, me))
+    db::read(&db, move |conn| conversations::show(conn, id, me))
         .await
         .map(web::Json)
+        .map_err(ApiError::from)
 }
 
 /// Rename (owner only).
@@ -100,17 +102,16 @@ pub async fn show_conversation(
 #[patch("/conversations/{id}")]
 pub async fn rename_conversation(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<RenameConversationRequest>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let title = body.0.validate()?;
     let (id, me) = (id.into_inner(), user.id);
-    db::write(&pool, move |conn| {
-        conversations::rename(conn, id, me, &title)
-    })
-    .await
-    .map(web::Json)
+    db::write(&db, move |conn| conversations::rename(conn, id, me, &title))
+        .await
+        .map(web::Json)
+        .map_err(ApiError::from)
 }
 
 /// Close (owner only): it stays readable but takes no new messages or reactions.
@@ -128,13 +129,14 @@ pub async fn rename_conversation(
 #[post("/conversations/{id}/close")]
 pub async fn close_conversation(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me) = (id.into_inner(), user.id);
-    db::write(&pool, move |conn| conversations::close(conn, id, me))
+    db::write(&db, move |conn| conversations::close(conn, id, me))
         .await
         .map(web::Json)
+        .map_err(ApiError::from)
 }
 
 /// Add a member (owner only).
@@ -155,16 +157,17 @@ pub async fn close_conversation(
 #[post("/conversations/{id}/members")]
 pub async fn add_member(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<UserRef>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me, new_member) = (id.into_inner(), user.id, body.0.user_id);
-    db::write(&pool, move |conn| {
+    db::write(&db, move |conn| {
         conversations::add_member(conn, id, me, new_member)
     })
     .await
     .map(web::Json)
+    .map_err(ApiError::from)
 }
 
 /// Remove a member (owner), or leave (my own id). The owner must hand over first.
@@ -186,11 +189,11 @@ pub async fn add_member(
 #[delete("/conversations/{id}/members/{user_id}")]
 pub async fn remove_member(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     path: web::Path<(ConversationId, UserId)>,
 ) -> Result<HttpResponse, ApiError> {
     let ((id, target), me) = (path.into_inner(), user.id);
-    db::write(&pool, move |conn| {
+    db::write(&db, move |conn| {
         conversations::remove_member(conn, id, me, target)
     })
     .await?;
@@ -215,14 +218,15 @@ pub async fn remove_member(
 #[put("/conversations/{id}/owner")]
 pub async fn transfer_ownership(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<UserRef>,
 ) -> Result<web::Json<Conversation>, ApiError> {
     let (id, me, new_owner) = (id.into_inner(), user.id, body.0.user_id);
-    db::write(&pool, move |conn| {
+    db::write(&db, move |conn| {
         conversations::transfer_ownership(conn, id, me, new_owner)
     })
     .await
     .map(web::Json)
+    .map_err(ApiError::from)
 }

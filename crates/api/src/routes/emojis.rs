@@ -18,9 +18,9 @@ use crate::error::ApiError;
 #[get("/emojis")]
 pub async fn list_emojis(
     _user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
 ) -> Result<web::Json<Vec<Emoji>>, ApiError> {
-    let rows = db::read(&pool, |conn| Ok(emojis::all(conn)?)).await?;
+    let rows = db::read(&db, |conn| Ok(emojis::all(conn)?)).await?;
     Ok(web::Json(
         rows.into_iter()
             .map(|row| Emoji {

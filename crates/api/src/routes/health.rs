@@ -3,7 +3,8 @@ use natter_domain::api::{ComponentStatus, Health};
 
 use crate::db::{self, Db};
 
-/// Liveness with a database round trip: 200 when PostgreSQL answers, 503 otherwise.
+/// Liveness with a database round trip: 200 when the database (PostgreSQL or SQLite)
+/// answers, 503 otherwise.
 #[utoipa::path(
     tag = "server",
     responses(
@@ -12,8 +13,8 @@ use crate::db::{self, Db};
     )
 )]
 #[get("/health")]
-pub async fn health(pool: web::Data<Db>) -> HttpResponse {
-    let database = match db::read(&pool, |conn| Ok(db::health::ping(conn)?)).await {
+pub async fn health(db: web::Data<Db>) -> HttpResponse {
+    let database = match db::read(&db, |conn| Ok(db::health::ping(conn)?)).await {
         Ok(true) => ComponentStatus::Ok,
         Ok(false) => ComponentStatus::Unavailable,
         Err(error) => {

@@ -28,7 +28,7 @@ use crate::extract::Json;
 #[get("/conversations/{id}/messages")]
 pub async fn message_history(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
     query: web::Query<HistoryQuery>,
 ) -> Result<web::Json<MessagePage>, ApiError> {
@@ -37,12 +37,12 @@ pub async fn message_history(
         after,
         limit,
     } = query.into_inner();
-    let limit = limit.unwrap_or(messages::DEFAULT_PAGE);
-    if !(1..=messages::MAX_PAGE).contains(&limit) {
+    let limit = limit.unwrap_or(HistoryQuery::DEFAULT_LIMIT);
+    if !(1..=HistoryQuery::MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid(
             "limit",
             ValidationError::OutOfRange {
-                max: messages::MAX_PAGE,
+                max: HistoryQuery::MAX_LIMIT,
             },
         ));
     }
@@ -53,11 +53,12 @@ pub async fn message_history(
         });
     }
     let (id, me) = (id.into_inner(), user.id);
-    db::read(&pool, move |conn| {
-        messages::history(conn, id, me, before, after, limit)
+    db::read(&db, move |conn| {
+        messages::history::history(conn, id, me, before, after, limit)
     })
     .await
     .map(web::Json)
+    .map_err(ApiError::from)
 }
 
 /// Send a message. Sending the same `client_id` again answers the first message (200).
@@ -80,14 +81,22 @@ pub async fn message_history(
 #[post("/conversations/{id}/messages")]
 pub async fn send_message(
     session: UncheckedSession,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (content, client_id) = body.0.validate()?;
     let (id, UncheckedSession(session)) = (id.into_inner(), session);
     // The session is checked by the send's own statement (401 if it is not live).
-    let (message, created) = messages::send(&pool, id, session, content, client_id).await?;
+    let (message, created) = messages::send::send(
+        &db,
+        id,
+        session.session_id,
+        session.user_id,
+        content,
+        client_id,
+    )
+    .await?;
     Ok(if created {
         HttpResponse::Created().json(message)
     } else {
@@ -111,14 +120,17 @@ pub async fn send_message(
 #[post("/conversations/{id}/seen")]
 pub async fn mark_seen(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<ConversationId>,
     body: Json<MarkSeenRequest>,
 ) -> Result<web::Json<Watermark>, ApiError> {
     let (id, me, up_to) = (id.into_inner(), user.id, body.0.up_to_message_id);
-    db::write(&pool, move |conn| messages::mark_seen(conn, id, me, up_to))
-        .await
-        .map(web::Json)
+    db::write(&db, move |conn| {
+        messages::receipts::mark_seen(conn, id, me, up_to)
+    })
+    .await
+    .map(web::Json)
+    .map_err(ApiError::from)
 }
 
 /// Who has seen a message, and when each first did.
@@ -135,18 +147,19 @@ pub async fn mark_seen(
 #[get("/messages/{id}/seen")]
 pub async fn seen_by(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     id: web::Path<MessageId>,
 ) -> Result<web::Json<Vec<SeenEntry>>, ApiError> {
     let (id, me) = (id.into_inner(), user.id);
-    db::read(&pool, move |conn| messages::seen_by(conn, id, me))
+    db::read(&db, move |conn| messages::receipts::seen_by(conn, id, me))
         .await
         .map(web::Json)
+        .map_err(ApiError::from)
 }
 
 async fn react(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     path: web::Path<(MessageId, String)>,
     add: bool,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
@@ -154,9 +167,12 @@ async fn react(
     // An emoji key that cannot exist names nothing: 404 like an unknown one.
     let key = EmojiKey::parse(&key).map_err(|_| ApiError::NotFound)?;
     let me = user.id;
-    db::write(&pool, move |conn| messages::react(conn, id, me, &key, add))
-        .await
-        .map(web::Json)
+    db::write(&db, move |conn| {
+        messages::reactions::react(conn, id, me, &key, add)
+    })
+    .await
+    .map(web::Json)
+    .map_err(ApiError::from)
 }
 
 /// React with an emoji (idempotent). Answers the message's reactions.
@@ -177,10 +193,10 @@ async fn react(
 #[put("/messages/{id}/reactions/{emoji_key}")]
 pub async fn add_reaction(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     path: web::Path<(MessageId, String)>,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
-    react(user, pool, path, true).await
+    react(user, db, path, true).await
 }
 
 /// Take my reaction back (idempotent). Answers the message's reactions.
@@ -201,8 +217,8 @@ pub async fn add_reaction(
 #[delete("/messages/{id}/reactions/{emoji_key}")]
 pub async fn remove_reaction(
     user: CurrentUser,
-    pool: web::Data<Db>,
+    db: web::Data<Db>,
     path: web::Path<(MessageId, String)>,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
-    react(user, pool, path, false).await
+    react(user, db, path, false).await
 }

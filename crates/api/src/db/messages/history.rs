@@ -1,0 +1,248 @@
+//! Reading messages: keyset-paginated pages of a conversation's history, each
+//! message with its reactions and who has seen it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use natter_domain::api::{Message, MessagePage, ReactionSummary, SeenEntry, User};
+use natter_domain::{ConversationId, MessageId, UserId};
+
+use super::bare_message;
+use crate::db::clock::utc;
+use crate::db::conversations::require_member;
+use crate::db::models::{MessageRow, UserRow};
+use crate::db::{DbConnection, DbResult, users};
+use crate::schema::{auth_users, chat_messages};
+
+/// One message with its reactions and seen-by, as the caller sees them.
+pub(super) fn with_details(
+    conn: &mut DbConnection,
+    row: &MessageRow,
+    sender: User,
+    caller: UserId,
+) -> DbResult<Message> {
+    let mut messages = vec![bare_message(row, sender)];
+    attach_details(
+        conn,
+        ConversationId(row.conversation_id),
+        caller,
+        &mut messages,
+    )?;
+    Ok(messages.remove(0))
+}
+
+/// A page of history, oldest first within the page. Keyset pagination on the
+/// (conversation_id, id) index: every page costs the same at any depth.
+pub fn history(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    caller: UserId,
+    before: Option<MessageId>,
+    after: Option<MessageId>,
+    limit: i64,
+) -> DbResult<MessagePage> {
+    require_member(conn, conversation, caller)?;
+    let base = || {
+        chat_messages::table
+            .inner_join(auth_users::table)
+            .filter(chat_messages::conversation_id.eq(conversation.get()))
+            .select((MessageRow::as_select(), UserRow::as_select()))
+            .into_boxed()
+    };
+    let mut rows: Vec<(MessageRow, UserRow)> = if let Some(after) = after {
+        base()
+            .filter(chat_messages::id.gt(after.get()))
+            .order(chat_messages::id.asc())
+            .limit(limit)
+            .load(conn)?
+    } else {
+        let mut query = base();
+        if let Some(before) = before {
+            query = query.filter(chat_messages::id.lt(before.get()));
+        }
+        let mut rows: Vec<(MessageRow, UserRow)> = query
+            .order(chat_messages::id.desc())
+            .limit(limit)
+            .load(conn)?;
+        rows.reverse();
+        rows
+    };
+    let exists = |conn: &mut DbConnection, older_than: Option<i64>, newer_than: Option<i64>| {
+        // Ids are positive: the absent bound is no bound.
+        let query = chat_messages::table
+            .filter(chat_messages::conversation_id.eq(conversation.get()))
+            .filter(chat_messages::id.lt(older_than.unwrap_or(i64::MAX)))
+            .filter(chat_messages::id.gt(newer_than.unwrap_or(0)))
+            .select(chat_messages::id);
+        diesel::select(diesel::dsl::exists(query)).get_result::<bool>(conn)
+    };
+    let (has_older, has_newer) = match (rows.first(), rows.last()) {
+        (Some((first, _)), Some((last, _))) => (
+            exists(conn, Some(first.id), None)?,
+            exists(conn, None, Some(last.id))?,
+        ),
+        _ => match (before, after) {
+            (Some(before), _) => (
+                exists(conn, Some(before.get()), None)?,
+                exists(conn, None, Some(before.get() - 1))?,
+            ),
+            (None, Some(after)) => (exists(conn, Some(after.get() + 1), None)?, false),
+            (None, None) => (false, false),
+        },
+    };
+    let mut messages: Vec<Message> = rows
+        .drain(..)
+        .map(|(row, sender)| bare_message(&row, users::to_user(&sender)))
+        .collect();
+    attach_details(conn, conversation, caller, &mut messages)?;
+    Ok(MessagePage {
+        messages,
+        has_older,
+        has_newer,
+    })
+}
+
+#[derive(QueryableByName)]
+struct ReactionLine {
+    #[diesel(sql_type = BigInt)]
+    message_id: i64,
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Text)]
+    unicode: String,
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = Text)]
+    nickname: String,
+}
+
+#[derive(QueryableByName)]
+struct SeenLine {
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = Text)]
+    nickname: String,
+    #[diesel(sql_type = BigInt)]
+    up_to_message_id: i64,
+    #[diesel(sql_type = Timestamp)]
+    seen_at: NaiveDateTime,
+}
+
+/// Fills in reactions and seen-by for messages of one conversation.
+fn attach_details(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    caller: UserId,
+    messages: &mut [Message],
+) -> DbResult<()> {
+    let (Some(min), Some(max)) = (
+        messages.iter().map(|m| m.id.get()).min(),
+        messages.iter().map(|m| m.id.get()).max(),
+    ) else {
+        return Ok(());
+    };
+    // A page is a contiguous run of its conversation's messages, so its reactions
+    // are those between its first and last message.
+    let reactions = diesel::sql_query(
+        "SELECT r.message_id, e.key, e.unicode, u.id AS user_id, u.nickname \
+           FROM chat_message_reactions r \
+           JOIN chat_emojis e ON e.id = r.emoji_id \
+           JOIN auth_users u ON u.id = r.user_id \
+          WHERE r.conversation_id = $1 AND r.message_id BETWEEN $2 AND $3 \
+          ORDER BY r.message_id, e.id, r.created_at, r.id",
+    )
+    .bind::<BigInt, _>(conversation.get())
+    .bind::<BigInt, _>(min)
+    .bind::<BigInt, _>(max)
+    .load::<ReactionLine>(conn)?;
+    let mut by_message: HashMap<i64, Vec<ReactionSummary>> = HashMap::new();
+    for line in reactions {
+        let summaries = by_message.entry(line.message_id).or_default();
+        let user = User {
+            id: UserId(line.user_id),
+            nickname: line.nickname,
+        };
+        let mine = user.id == caller;
+        match summaries.iter_mut().find(|s| s.emoji == line.key) {
+            Some(summary) => {
+                summary.count += 1;
+                summary.reacted_by_me |= mine;
+                summary.users.push(user);
+            }
+            None => summaries.push(ReactionSummary {
+                emoji: line.key,
+                unicode: line.unicode,
+                count: 1,
+                reacted_by_me: mine,
+                users: vec![user],
+            }),
+        }
+    }
+
+    // Each current member's watermark moves within the page, plus their first move
+    // past it: enough to know when they first saw each message of the page.
+    let seen = diesel::sql_query(
+        "SELECT s.user_id, u.nickname, s.up_to_message_id, s.seen_at \
+           FROM chat_seen_messages s \
+           JOIN chat_conversation_members m ON m.conversation_id = s.conversation_id AND m.user_id = s.user_id \
+           JOIN auth_users u ON u.id = s.user_id \
+          WHERE s.conversation_id = $1 AND s.up_to_message_id BETWEEN $2 AND $3 \
+         UNION ALL \
+         SELECT s.user_id, u.nickname, s.up_to_message_id, s.seen_at \
+           FROM chat_conversation_members m \
+           JOIN auth_users u ON u.id = m.user_id \
+           JOIN chat_seen_messages s ON s.id = ( \
+                SELECT n.id FROM chat_seen_messages n \
+                 WHERE n.conversation_id = m.conversation_id AND n.user_id = m.user_id \
+                   AND n.up_to_message_id > $3 \
+                 ORDER BY n.up_to_message_id LIMIT 1) \
+          WHERE m.conversation_id = $1",
+    )
+    .bind::<BigInt, _>(conversation.get())
+    .bind::<BigInt, _>(min)
+    .bind::<BigInt, _>(max)
+    .load::<SeenLine>(conn)?;
+    let mut moves: BTreeMap<i64, (User, Vec<(i64, NaiveDateTime)>)> = BTreeMap::new();
+    for line in seen {
+        moves
+            .entry(line.user_id)
+            .or_insert_with(|| {
+                (
+                    User {
+                        id: UserId(line.user_id),
+                        nickname: line.nickname.clone(),
+                    },
+                    Vec::new(),
+                )
+            })
+            .1
+            .push((line.up_to_message_id, line.seen_at));
+    }
+    for (_, user_moves) in moves.values_mut() {
+        user_moves.sort_unstable();
+    }
+
+    for message in messages.iter_mut() {
+        message.reactions = by_message.remove(&message.id.get()).unwrap_or_default();
+        let mut seen_by: Vec<SeenEntry> = moves
+            .values()
+            .filter(|(user, _)| user.id != message.sender.id)
+            .filter_map(|(user, user_moves)| {
+                // Watermarks only move forward in time, so the first move that covers
+                // the message is when it was first seen.
+                user_moves
+                    .iter()
+                    .find(|(up_to, _)| *up_to >= message.id.get())
+                    .map(|(_, at)| SeenEntry {
+                        user: user.clone(),
+                        first_seen_at: utc(*at),
+                    })
+            })
+            .collect();
+        seen_by.sort_by_key(|entry| (entry.first_seen_at, entry.user.id));
+        message.seen_by = seen_by;
+    }
+    Ok(())
+}

@@ -1,0 +1,726 @@
+//! Sending a message. Every rule of a send is in this file, for both backends.
+//!
+//! The rules, in the order they are checked (the numbers are referred to below):
+//!
+//! 1. **Session.** The sender's session is neither revoked nor expired by the
+//!    database's clock (`expires_at` and the clock are both naive UTC); otherwise 401.
+//!    The token was checked before: the session row is checked here, in the send's
+//!    own statement, to save a round trip.
+//! 2. **Membership.** The sender is a member of the conversation; otherwise 404: to a
+//!    non-member it does not exist.
+//! 3. **Retry.** A `client_id` this sender already used in this conversation answers
+//!    that message (200), even once the conversation is closed. Two sends with one
+//!    `client_id` at once make one message: the unique `(conversation_id, sender_id,
+//!    client_id)` lets only the first insert through.
+//! 4. **Order.** The conversation's row is locked before the message is written, so
+//!    within a conversation message ids, times and event numbers grow in commit order,
+//!    and a concurrent close is ordered against the send. Several conversations are
+//!    locked in id order, so that batches on several nodes cannot deadlock.
+//! 5. **Closed.** A closed conversation takes no message: 409.
+//! 6. **The message.** Its time is the database's clock after the lock; it becomes the
+//!    conversation's `last_activity_at`.
+//! 7. **Its event.** `message_created`, numbered from the conversation's
+//!    `last_event_seq`, in the same transaction as the message.
+//!
+//! How: a node's sends queue for one writer thread ([`SendQueue`]), which takes every
+//! send waiting when it comes free (up to [`MAX_BATCH`]) and writes them together:
+//! group commit, so that they share the round trip, the statement's start-up and the
+//! commit with its flush. The writer never waits for more sends to come, so a lone
+//! send goes out at once. On PostgreSQL a batch is one autocommit statement,
+//! [`SEND_MANY`]; on SQLite one `BEGIN IMMEDIATE` transaction takes the same steps
+//! send by send ([`send_on_sqlite`]). Either way each send's facts come back as a
+//! [`Checked`], and [`Checked::outcome`] alone decides what the send came to.
+//!
+//! One writer, not several: with two or four, the waiting sends split into smaller
+//! batches and throughput fell (natter-bench send on 2 cores, 8 and 32 senders: one
+//! writer 1,553–1,635 and 2,886 msg/s, two 1,301–1,513 and 2,727–2,760, four 1,398
+//! and 2,374).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::r2d2::Pool;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use natter_domain::api::{Message, User};
+use natter_domain::event::{Event, EventKind};
+use natter_domain::{ClientId, ConversationId, MessageBody, MessageId, SessionId, UserId};
+use tokio::sync::oneshot;
+
+use super::history::with_details;
+use crate::config::DatabaseUrl;
+use crate::db::clock::{database_now, utc};
+use crate::db::models::{MessageRow, NewMessage};
+use crate::db::pool::Manager;
+use crate::db::prepared::{Param, PreparedSql};
+use crate::db::{Db, DbConnection, DbError, DbResult, Refusal, events, per_backend, read};
+use crate::schema::{
+    auth_sessions, auth_users, chat_conversation_members, chat_conversations, chat_messages,
+};
+
+/// Sends written together at most.
+const MAX_BATCH: usize = 64;
+
+/// Sends a message from `sender`'s `session`. With a `client_id` this sender already
+/// used in this conversation, answers that message instead (`false`: nothing new
+/// was written).
+pub async fn send(
+    db: &Db,
+    conversation: ConversationId,
+    session: SessionId,
+    sender: UserId,
+    body: MessageBody,
+    client_id: Option<ClientId>,
+) -> DbResult<(Message, bool)> {
+    let queue = db
+        .send_queue()
+        .ok_or_else(|| DbError::Batch("no send writer".into()))?;
+    let send = Send::new(conversation, session, sender, &body, client_id)?;
+    match queue.send(send).await? {
+        Sent::New(message) => Ok((message, true)),
+        Sent::Existing(sender) => {
+            let client_id = client_id.map(|id| id.to_string());
+            read(db, move |conn| {
+                let row = existing(conn, conversation, sender.id, client_id.as_deref())?
+                    .ok_or(Refusal::NotFound)?;
+                let caller = sender.id;
+                Ok((with_details(conn, &row, sender, caller)?, false))
+            })
+            .await
+        }
+        Sent::Closed => Err(Refusal::Closed.into()),
+        Sent::NotFound => Err(Refusal::NotFound.into()),
+        Sent::SignedOut => Err(Refusal::SignedOut.into()),
+    }
+}
+
+/// The message this sender sent here with `client_id` (rule 3).
+fn existing(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    sender: UserId,
+    client_id: Option<&str>,
+) -> QueryResult<Option<MessageRow>> {
+    chat_messages::table
+        .filter(chat_messages::conversation_id.eq(conversation.get()))
+        .filter(chat_messages::sender_id.eq(sender.get()))
+        .filter(chat_messages::client_id.eq(client_id))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What a send came to.
+#[derive(Debug)]
+pub enum Sent {
+    New(Message),
+    /// This sender already sent a message here with this `client_id` (rule 3).
+    Existing(User),
+    /// Rule 5.
+    Closed,
+    /// No such conversation, or the sender is not a member (rule 2).
+    NotFound,
+    /// The session is revoked or expired (rule 1).
+    SignedOut,
+}
+
+/// One send as the writer takes it: the message as it will be but for what only the
+/// database knows (its id, its sender's nickname and its time).
+pub struct Send {
+    session: SessionId,
+    client_id: Option<String>,
+    message: Message,
+    /// On PostgreSQL, its event's payload cut around those.
+    event: PayloadPieces,
+}
+
+impl Send {
+    fn new(
+        conversation: ConversationId,
+        session: SessionId,
+        sender: UserId,
+        body: &MessageBody,
+        client_id: Option<ClientId>,
+    ) -> DbResult<Self> {
+        let message = Message {
+            id: MessageId(0),
+            conversation_id: conversation,
+            sender: User {
+                id: sender,
+                nickname: String::new(),
+            },
+            content: body.as_str().to_owned(),
+            client_id,
+            created_at: DateTime::UNIX_EPOCH,
+            reactions: Vec::new(),
+            seen_by: Vec::new(),
+        };
+        let event =
+            PayloadPieces::of(&message).map_err(|error| DbError::Batch(format!("{error:#}")))?;
+        Ok(Self {
+            session,
+            client_id: client_id.as_ref().map(ToString::to_string),
+            message,
+            event,
+        })
+    }
+
+    fn conversation(&self) -> i64 {
+        self.message.conversation_id.get()
+    }
+
+    fn sender(&self) -> i64 {
+        self.message.sender.id.get()
+    }
+}
+
+/// What the database found and did for one send: rules 1 to 3 as facts, then, for a
+/// send that passed them, whether the conversation was closed (rules 4 and 5) and
+/// the new message's id and time (rule 6).
+#[derive(Debug, QueryableByName)]
+struct Checked {
+    /// The sender's, when the session is live (rule 1).
+    #[diesel(sql_type = Nullable<Text>)]
+    nickname: Option<String>,
+    #[diesel(sql_type = Bool)]
+    member: bool,
+    #[diesel(sql_type = Bool)]
+    existing: bool,
+    #[diesel(sql_type = Nullable<Bool>)]
+    closed: Option<bool>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    created_at: Option<NaiveDateTime>,
+}
+
+impl Checked {
+    /// What `send` came to, given these facts: the one place that decides.
+    fn outcome(self, mut send: Send) -> Sent {
+        let Some(nickname) = self.nickname else {
+            return Sent::SignedOut;
+        };
+        send.message.sender.nickname = nickname;
+        if !self.member {
+            return Sent::NotFound;
+        }
+        match (self.existing, self.closed, self.id, self.created_at) {
+            (true, ..) => Sent::Existing(send.message.sender),
+            (_, _, Some(id), Some(created_at)) => {
+                send.message.id = MessageId(id);
+                send.message.created_at = utc(created_at);
+                Sent::New(send.message)
+            }
+            (_, Some(true), ..) => Sent::Closed,
+            // A concurrent send with the same client_id committed first (rule 3).
+            (_, Some(false), ..) => Sent::Existing(send.message.sender),
+            (_, None, ..) => Sent::NotFound,
+        }
+    }
+}
+
+/// The node's queue of sends waiting for the writer.
+#[derive(Clone)]
+pub struct SendQueue {
+    queue: mpsc::Sender<Pending>,
+}
+
+struct Pending {
+    send: Send,
+    reply: oneshot::Sender<DbResult<Sent>>,
+}
+
+/// PostgreSQL kept planning [`SEND_MANY`] anew for each batch (a custom plan, since it
+/// knows each batch's size), which cost more than running it: the writer's own
+/// connection uses one generic plan, made once, for every batch.
+const WRITER_SESSION: &str = "SET plan_cache_mode = force_generic_plan";
+
+impl SendQueue {
+    /// Starts the writer, with a connection of its own (made on demand, waited for
+    /// at most `timeout`), writing through `db`. It stops once every clone of the
+    /// queue is gone.
+    pub(crate) fn start(db: Db, url: &DatabaseUrl, timeout: Duration) -> anyhow::Result<Self> {
+        let session = matches!(url, DatabaseUrl::Postgres(_)).then_some(WRITER_SESSION);
+        let pool = Pool::builder()
+            .max_size(1)
+            .min_idle(Some(0))
+            .connection_timeout(timeout)
+            .build_unchecked(Manager::new(url.clone(), session));
+        let (queue, waiting) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("natter-sends".into())
+            .spawn(move || work(&db, &pool, &waiting))
+            .context("cannot start the send writer")?;
+        Ok(Self { queue })
+    }
+
+    /// Queues `send` and waits for the writer's answer.
+    async fn send(&self, send: Send) -> DbResult<Sent> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { send, reply })
+            .map_err(|_| DbError::Batch("the send writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DbError::Batch("the send writer dropped a send".into()))?
+    }
+}
+
+fn work(db: &Db, pool: &Pool<Manager>, waiting: &mpsc::Receiver<Pending>) {
+    while let Some(batch) = next_batch(waiting) {
+        let (sends, replies): (Vec<Send>, Vec<_>) =
+            batch.into_iter().map(|p| (p.send, p.reply)).unzip();
+        // A panic is a bug; it fails this batch's requests (500), not the writer.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| write(db, pool, sends))) {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // The request may have gone: its send stands all the same.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(_) => tracing::error!(sends = replies.len(), "a batch of sends panicked"),
+        }
+    }
+}
+
+/// Every send waiting now, up to [`MAX_BATCH`]; blocks for the first. `None` once the
+/// queue is closed.
+fn next_batch(waiting: &mpsc::Receiver<Pending>) -> Option<Vec<Pending>> {
+    let first = waiting.recv().ok()?;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    batch.push(first);
+    batch.extend(std::iter::from_fn(|| waiting.try_recv().ok()).take(MAX_BATCH - 1));
+    Some(batch)
+}
+
+/// Writes a batch, one answer per send in order.
+fn write(db: &Db, pool: &Pool<Manager>, sends: Vec<Send>) -> Vec<DbResult<Sent>> {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(error) => return all_failed(&sends, &DbError::from(error)),
+    };
+    let results = write_on(db, &mut conn, sends);
+    conn.used(
+        results
+            .iter()
+            .filter_map(|result| result.as_ref().err())
+            .all(DbError::leaves_connection_sound),
+    );
+    if results.iter().any(Result::is_ok) {
+        events::wrote_events();
+    }
+    results
+}
+
+fn write_on(db: &Db, conn: &mut DbConnection, sends: Vec<Send>) -> Vec<DbResult<Sent>> {
+    let written = write_batch(db, conn, &sends);
+    if sends.len() > 1 {
+        tracing::debug!(sends = sends.len(), "sends written together");
+    }
+    match written {
+        Ok(rows) if rows.len() == sends.len() => sends
+            .into_iter()
+            .zip(rows)
+            .map(|(send, row)| Ok(row.outcome(send)))
+            .collect(),
+        Ok(rows) => {
+            // Committed, but not answered as asked: a bug, and not one to retry.
+            let error = DbError::Batch(format!(
+                "{} sends written, {} answers",
+                sends.len(),
+                rows.len()
+            ));
+            all_failed(&sends, &error)
+        }
+        // The database refused the batch, so nothing of it was written: one send that
+        // fails must not fail the others, so each goes on its own.
+        Err(error @ diesel::result::Error::DatabaseError(..))
+            if sends.len() > 1 && !crate::db::error::is_connection_lost(&error) =>
+        {
+            tracing::warn!(%error, sends = sends.len(), "a batch of sends failed: sending them one by one");
+            sends
+                .into_iter()
+                .map(|send| {
+                    let mut row = write_batch(db, conn, std::slice::from_ref(&send))?;
+                    let row = row
+                        .pop()
+                        .ok_or_else(|| DbError::Batch("a send went unanswered".into()))?;
+                    Ok(row.outcome(send))
+                })
+                .collect()
+        }
+        // Anything else may have come after the commit: the client's retry with its
+        // client_id finds what was written.
+        Err(error) => all_failed(&sends, &DbError::from(error)),
+    }
+}
+
+/// The same failure for every send of a batch.
+fn all_failed(sends: &[Send], error: &DbError) -> Vec<DbResult<Sent>> {
+    sends.iter().map(|_| Err(error.echo())).collect()
+}
+
+impl DbError {
+    /// This error again, for each send of a batch that it failed. The connection's
+    /// loss stays a loss (503); any other cause is logged here once and answered
+    /// as a failed batch.
+    fn echo(&self) -> Self {
+        if self.is_connection_lost() {
+            Self::NoConnection(self.to_string())
+        } else {
+            Self::Batch(self.to_string())
+        }
+    }
+}
+
+/// Writes `sends` by the rules above, answering one [`Checked`] per send in order.
+fn write_batch(db: &Db, conn: &mut DbConnection, sends: &[Send]) -> QueryResult<Vec<Checked>> {
+    match conn {
+        DbConnection::Pg(pg) => send_many_on_postgres(pg, sends),
+        DbConnection::Sqlite(_) => db.write_blocking(conn, |conn| {
+            sends
+                .iter()
+                .map(|send| send_on_sqlite(conn, send))
+                .collect()
+        }),
+    }
+}
+
+/// The rules as SQLite takes them, send by send, inside the writer's `BEGIN
+/// IMMEDIATE` transaction: SQLite has one writer at a time, so the transaction holds
+/// the only lock there is (rule 4) from before the first check.
+fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> {
+    let (conversation, sender) = (send.conversation(), send.sender());
+    let mut checked = Checked {
+        nickname: None,
+        member: false,
+        existing: false,
+        closed: None,
+        id: None,
+        created_at: None,
+    };
+    // Rule 1, on the database's clock.
+    checked.nickname = per_backend!(conn, c => auth_sessions::table
+        .inner_join(auth_users::table)
+        .filter(auth_sessions::id.eq(send.session.get()))
+        .filter(auth_sessions::user_id.eq(sender))
+        .filter(auth_sessions::revoked_at.is_null())
+        .filter(auth_sessions::expires_at.gt(database_now(c)))
+        .select(auth_users::nickname)
+        .first::<String>(c)
+        .optional())?;
+    // Rule 2.
+    checked.member = diesel::select(diesel::dsl::exists(
+        chat_conversation_members::table.find((conversation, sender)),
+    ))
+    .get_result(conn)?;
+    // Rule 3.
+    checked.existing = send.client_id.is_some()
+        && existing(
+            conn,
+            send.message.conversation_id,
+            send.message.sender.id,
+            send.client_id.as_deref(),
+        )?
+        .is_some();
+    let Some(nickname) = checked.nickname.clone() else {
+        return Ok(checked);
+    };
+    if !checked.member || checked.existing {
+        return Ok(checked);
+    }
+    // Rules 4 and 5.
+    let closed_at: Option<NaiveDateTime> = chat_conversations::table
+        .find(conversation)
+        .select(chat_conversations::closed_at)
+        .first(conn)?;
+    checked.closed = Some(closed_at.is_some());
+    if closed_at.is_some() {
+        return Ok(checked);
+    }
+    // Rules 6 and 7: the time and the event number in one step.
+    let (seq, now): (i64, NaiveDateTime) = per_backend!(conn, c => diesel::update(chat_conversations::table.find(conversation))
+        .set((
+            chat_conversations::last_activity_at.eq(database_now(c)),
+            chat_conversations::last_event_seq.eq(chat_conversations::last_event_seq + 1),
+        ))
+        .returning((chat_conversations::last_event_seq, chat_conversations::last_activity_at))
+        .get_result(c))?;
+    let id: i64 = per_backend!(conn, c => diesel::insert_into(chat_messages::table)
+        .values(&NewMessage {
+            conversation_id: conversation,
+            sender_id: sender,
+            content: &send.message.content,
+            client_id: send.client_id.as_deref(),
+            created_at: now,
+        })
+        .returning(chat_messages::id)
+        .get_result(c))?;
+    let mut message = send.message.clone();
+    message.id = MessageId(id);
+    message.created_at = utc(now);
+    message.sender.nickname.clone_from(&nickname);
+    events::append_numbered(
+        conn,
+        conversation,
+        seq,
+        None,
+        &Event::MessageCreated { message },
+    )?;
+    checked.id = Some(id);
+    checked.created_at = Some(now);
+    Ok(checked)
+}
+
+/// The rules as PostgreSQL takes them, for a whole batch in one autocommit statement,
+/// answering one row per send in their order (`n`, from 1):
+/// - `checked`: rules 1 to 3 per send, as index lookups (`LATERAL … LIMIT 1`).
+/// - `locked`: rule 4, the conversations of the sends that passed, in id order.
+/// - `taken`: rules 5 and 6, message ids (`nextval`) and times (the clock) taken after
+///   the locks in the batch's order, so within a conversation ids, times and event
+///   numbers agree.
+/// - `inserted`: rule 3's unique key lets only the first of two equal `client_id`s in;
+///   the second is answered as a retry of it.
+/// - `numbered`, `bumped`, `event`: rule 7, each conversation's event numbers
+///   continuing from its count of new messages, the payload spliced around what only
+///   the statement knows (see [`PayloadPieces`]).
+const SEND_MANY: &str = "\
+WITH p AS MATERIALIZED ( \
+       SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], \
+                            ?::text[], ?::text[], ?::text[], ?::text[]) \
+         WITH ORDINALITY AS p(session_id, conversation_id, sender_id, content, client_id, \
+                              head, after_id, after_nickname, tail, n)), \
+     checked AS MATERIALIZED ( \
+       SELECT p.*, s.nickname, m.member IS NOT NULL AS member, e.existing IS NOT NULL AS existing \
+         FROM p \
+         LEFT JOIN LATERAL ( \
+           SELECT u.nickname FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id \
+            WHERE s.id = p.session_id AND s.user_id = p.sender_id \
+              AND s.revoked_at IS NULL AND s.expires_at > (now() AT TIME ZONE 'UTC') LIMIT 1) \
+           AS s ON true \
+         LEFT JOIN LATERAL ( \
+           SELECT true AS member FROM chat_conversation_members m \
+            WHERE m.conversation_id = p.conversation_id AND m.user_id = p.sender_id LIMIT 1) \
+           AS m ON true \
+         LEFT JOIN LATERAL ( \
+           SELECT true AS existing FROM chat_messages e \
+            WHERE e.conversation_id = p.conversation_id AND e.sender_id = p.sender_id \
+              AND e.client_id = p.client_id LIMIT 1) AS e ON true), \
+     wanted AS (SELECT * FROM checked WHERE nickname IS NOT NULL AND member AND NOT existing), \
+     locked AS MATERIALIZED ( \
+       SELECT c.id, c.closed_at FROM chat_conversations c \
+        WHERE c.id IN (SELECT conversation_id FROM wanted) \
+        ORDER BY c.id FOR UPDATE OF c), \
+     taken AS MATERIALIZED ( \
+       SELECT o.n, nextval(pg_get_serial_sequence('chat_messages', 'id')) AS id, \
+              clock_timestamp() AT TIME ZONE 'UTC' AS created_at \
+         FROM (SELECT w.n FROM wanted w JOIN locked l ON l.id = w.conversation_id \
+                WHERE l.closed_at IS NULL ORDER BY w.n) AS o), \
+     inserted AS ( \
+       INSERT INTO chat_messages (id, conversation_id, sender_id, content, client_id, created_at) \
+       SELECT t.id, k.conversation_id, k.sender_id, k.content, k.client_id, t.created_at \
+         FROM taken t JOIN checked k ON k.n = t.n ORDER BY t.id \
+       ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING \
+       RETURNING id, conversation_id, created_at), \
+     numbered AS ( \
+       SELECT i.id, i.conversation_id, i.created_at, \
+              row_number() OVER (PARTITION BY i.conversation_id ORDER BY i.id) AS nth, \
+              count(*) OVER (PARTITION BY i.conversation_id) AS new \
+         FROM inserted i), \
+     bumped AS ( \
+       UPDATE chat_conversations c \
+          SET last_event_seq = c.last_event_seq + x.new, last_activity_at = x.latest \
+         FROM (SELECT conversation_id, count(*) AS new, max(created_at) AS latest \
+                 FROM inserted GROUP BY conversation_id) AS x \
+        WHERE c.id = x.conversation_id \
+       RETURNING c.id, c.last_event_seq AS top), \
+     event AS ( \
+       INSERT INTO chat_events (conversation_id, seq, kind, payload) \
+       SELECT u.conversation_id, b.top - u.new + u.nth, ?, \
+              k.head || to_json(u.id)::text || k.after_id || to_json(k.nickname)::text \
+                || k.after_nickname \
+                || to_json(to_char(u.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text || k.tail \
+         FROM numbered u JOIN bumped b ON b.id = u.conversation_id \
+         JOIN taken t ON t.id = u.id JOIN checked k ON k.n = t.n \
+        ORDER BY u.conversation_id, u.nth) \
+SELECT k.n, k.nickname, k.member, k.existing, l.closed_at IS NOT NULL AS closed, i.id, i.created_at \
+  FROM checked k \
+  LEFT JOIN locked l ON l.id = k.conversation_id AND k.nickname IS NOT NULL AND k.member \
+                    AND NOT k.existing \
+  LEFT JOIN (inserted i JOIN taken t ON t.id = i.id) ON t.n = k.n \
+ ORDER BY k.n";
+
+/// A row of [`SEND_MANY`]: which send (from 1), and its facts.
+#[derive(QueryableByName)]
+struct BatchRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(embed)]
+    checked: Checked,
+}
+
+fn send_many_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<Checked>> {
+    let column = |f: fn(&Send) -> i64| sends.iter().map(f).collect::<Vec<i64>>();
+    let session_ids = column(|s| s.session.get());
+    let conversation_ids = column(Send::conversation);
+    let sender_ids = column(Send::sender);
+    let contents: Vec<&str> = sends.iter().map(|s| s.message.content.as_str()).collect();
+    let client_ids: Vec<Option<&str>> = sends.iter().map(|s| s.client_id.as_deref()).collect();
+    let [head, after_id, after_nickname, tail] = std::array::from_fn::<_, 4, _>(|i| {
+        sends
+            .iter()
+            .map(|s| s.event.pieces[i].as_str())
+            .collect::<Vec<&str>>()
+    });
+    let rows: Vec<BatchRow> = PreparedSql {
+        sql: SEND_MANY,
+        params: [
+            Param::BigInts(&session_ids),
+            Param::BigInts(&conversation_ids),
+            Param::BigInts(&sender_ids),
+            Param::Texts(&contents),
+            Param::NullableTexts(&client_ids),
+            Param::Texts(&head),
+            Param::Texts(&after_id),
+            Param::Texts(&after_nickname),
+            Param::Texts(&tail),
+            Param::Text(EventKind::MessageCreated.name()),
+        ],
+    }
+    .load(conn)?;
+    let in_order = rows
+        .iter()
+        .map(|row| row.n)
+        .eq(1..=i64::try_from(sends.len()).unwrap_or(i64::MAX));
+    if !in_order {
+        return Err(diesel::result::Error::DeserializationError(
+            "the send statement answered its rows out of order".into(),
+        ));
+    }
+    Ok(rows.into_iter().map(|row| row.checked).collect())
+}
+
+/// A `message_created` event's payload cut at the values only the statement knows:
+/// the message's id, its sender's nickname and its time. The statement joins
+/// `pieces[0] || id || pieces[1] || nickname || pieces[2] || time || pieces[3]`, each
+/// value as JSON. The cuts are found by serializing the event with marker values
+/// behind their keys; a quoted key can only be the structure's own (quotes inside
+/// strings are escaped), and the marker values are nobody's.
+#[derive(Debug)]
+struct PayloadPieces {
+    pieces: [String; 4],
+}
+
+impl PayloadPieces {
+    /// Each hole: its key, and the marker value that stands in it.
+    const HOLES: [(&str, &str); 3] = [
+        ("\"id\":", "-9223372036854775808"),
+        ("\"nickname\":", "\"natter:hole\""),
+        ("\"created_at\":", "\"1970-01-01T00:00:00Z\""),
+    ];
+
+    fn of(message: &Message) -> anyhow::Result<Self> {
+        let mut marked = message.clone();
+        marked.id = MessageId(i64::MIN);
+        "natter:hole".clone_into(&mut marked.sender.nickname);
+        marked.created_at = DateTime::UNIX_EPOCH;
+        let (_, payload) = events::encode(&Event::MessageCreated { message: marked })?;
+        let mut pieces: [String; 4] = Default::default();
+        let mut rest = payload.as_str();
+        for (piece, (key, marker)) in pieces.iter_mut().zip(Self::HOLES) {
+            let at = rest
+                .find(&format!("{key}{marker}"))
+                .with_context(|| format!("no {key} marker in the message_created payload"))?;
+            rest[..at + key.len()].clone_into(piece);
+            rest = &rest[at + key.len() + marker.len()..];
+        }
+        rest.clone_into(&mut pieces[3]);
+        Ok(Self { pieces })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_pieces_join_into_the_event_serde_writes() {
+        let mut message = Message {
+            id: MessageId(0),
+            conversation_id: ConversationId(7),
+            sender: User {
+                id: UserId(3),
+                nickname: "ana \"id\":-9223372036854775808".into(),
+            },
+            content: "\"created_at\":\"1970-01-01T00:00:00Z\" and {\"id\":1}".into(),
+            client_id: None,
+            created_at: DateTime::UNIX_EPOCH,
+            reactions: Vec::new(),
+            seen_by: Vec::new(),
+        };
+        let pieces = PayloadPieces::of(&message).expect("pieces");
+        // What the statement does: each value as to_json writes it, the time with six
+        // fractional digits as to_char writes it.
+        let [head, after_id, after_nickname, tail] = &pieces.pieces;
+        let nickname_json = r#""béa \"""#;
+        let joined = format!(
+            r#"{head}4200000123{after_id}{nickname_json}{after_nickname}"2026-11-26T10:20:39.123456Z"{tail}"#
+        );
+        message.sender.nickname = "béa \"".into();
+        message.id = MessageId(4_200_000_123);
+        message.created_at = "2026-11-26T10:20:39.123456Z".parse().expect("time");
+        let event = Event::MessageCreated { message };
+        assert_eq!(joined, serde_json::to_string(&event).expect("serialize"));
+        assert_eq!(
+            serde_json::from_str::<Event>(&joined).expect("parse"),
+            event
+        );
+    }
+
+    #[test]
+    fn the_facts_decide_the_outcome() {
+        let facts = |nickname: Option<&str>, member, existing, closed, id: Option<i64>| Checked {
+            nickname: nickname.map(Into::into),
+            member,
+            existing,
+            closed,
+            id,
+            created_at: id.map(|_| DateTime::UNIX_EPOCH.naive_utc()),
+        };
+        let send = || {
+            let body = MessageBody::parse("hi").expect("a body");
+            Send::new(ConversationId(1), SessionId(2), UserId(3), &body, None).expect("a send")
+        };
+        let outcome = |checked: Checked| checked.outcome(send());
+        assert!(matches!(
+            outcome(facts(None, true, false, None, None)),
+            Sent::SignedOut
+        ));
+        assert!(matches!(
+            outcome(facts(Some("ada"), false, false, None, None)),
+            Sent::NotFound
+        ));
+        assert!(matches!(
+            outcome(facts(Some("ada"), true, true, None, None)),
+            Sent::Existing(_)
+        ));
+        assert!(matches!(
+            outcome(facts(Some("ada"), true, false, Some(true), None)),
+            Sent::Closed
+        ));
+        assert!(matches!(
+            outcome(facts(Some("ada"), true, false, Some(false), None)),
+            Sent::Existing(_)
+        ));
+        match outcome(facts(Some("ada"), true, false, Some(false), Some(42))) {
+            Sent::New(message) => {
+                assert_eq!(message.id, MessageId(42));
+                assert_eq!(message.sender.nickname, "ada");
+            }
+            other => panic!("a new message, not {other:?}"),
+        }
+    }
+}
