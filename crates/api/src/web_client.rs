@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_files::{Files, NamedFile, file_extension_to_mime};
-use actix_web::dev::{HttpServiceFactory, ServiceRequest, ServiceResponse, fn_service};
+use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
 use actix_web::http::header::{
     self, AcceptEncoding, CACHE_CONTROL, CacheControl, CacheDirective, ContentEncoding, Encoding,
     Header,
@@ -49,7 +49,7 @@ impl WebClient {
         } else {
             tracing::warn!(
                 web_dir = %dir.display(),
-                "no index.html in the web directory: the web client is not built (run scripts/build-web.sh); serving the API only"
+                "the web client is not built (no index.html in the web directory): build it with scripts/build-web.sh; serving the API only"
             );
         }
         Self {
@@ -63,9 +63,14 @@ impl WebClient {
         }
     }
 
-    /// Routes for the files that have precompressed siblings; register them before
-    /// [`WebClient::service`] so that they take precedence.
-    pub fn precompressed_routes(&self, config: &mut web::ServiceConfig) {
+    /// Routes for the client: its precompressed files first, then every other file,
+    /// with `index.html` for any path that is none (history-API fallback). When the
+    /// client has not been built, every path answers a page that says how to build it.
+    pub fn configure(&self, config: &mut web::ServiceConfig) {
+        if !self.built {
+            config.default_service(web::to(not_built));
+            return;
+        }
         for (path, variants) in &self.precompressed {
             let variants = variants.clone();
             config.route(
@@ -74,26 +79,29 @@ impl WebClient {
                     .to(move |request: HttpRequest| serve_negotiated(request, variants.clone())),
             );
         }
-    }
-
-    /// The service for `/`. When the client has not been built, `/` explains how to.
-    pub fn service(&self) -> impl HttpServiceFactory + use<> {
-        if self.built {
-            let index = self.dir.join("index.html");
+        let index = self.dir.join("index.html");
+        config.service(
             Files::new("/", &self.dir)
                 .index_file("index.html")
                 .default_handler(fn_service(move |request: ServiceRequest| {
                     spa_fallback(request, index.clone())
-                }))
-        } else {
-            Files::new("/", &self.dir).default_handler(fn_service(|request: ServiceRequest| async {
-                let response = HttpResponse::NotFound()
-                    .content_type("text/plain; charset=utf-8")
-                    .body("The Natter web client is not built. Run scripts/build-web.sh, or use the API under /api.\n");
-                Ok(request.into_response(response))
-            }))
-        }
+                })),
+        );
     }
+}
+
+/// What is shown in place of the web client when it has not been built.
+const NOT_BUILT: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Natter: the web client is not built</title></head><body>\
+<h1>The Natter web client is not built</h1>\
+<p>Build it with <code>scripts/build-web.sh</code> (or start everything with \
+<code>scripts/run.sh</code>), then restart natter. The API answers under \
+<a href=\"/api/openapi.json\"><code>/api</code></a> meanwhile.</p></body></html>\n";
+
+async fn not_built() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body(NOT_BUILT)
 }
 
 /// The top-level files of `dir` that have a `.br` or `.gz` sibling (Trunk's output is
