@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-scripts/setup.sh
+scripts/setup.sh test
 scripts/build-web.sh
 cargo build --release --locked -p natter-api -p natter-bench --bins
 

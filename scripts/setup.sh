@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
-# Installs what building and testing Natter needs on a Debian 12 machine of this kind,
-# idempotently and without prompts; whatever is already there is skipped quickly.
-#   - Debian packages: Debian's rustc 1.96 with std sources and lld (the wasm32 client
-#     build; rustup here has no wasm32 target), libpq (diesel), Chromium + driver
-#     (browser tests; libssl-dev for the WebDriver client; an emoji font so reactions
-#     render in screenshots), brotli (precompressing the client's files), the
-#     PostgreSQL client (creating the default database).
-#   - cargo tools: trunk 0.21 (0.22 needs a newer rustc), wasm-bindgen-cli at exactly
-#     the version in crates/web/Cargo.lock, diesel CLI (postgres only).
-#   - Python: schemathesis and openapi-spec-validator in a venv (API tests).
+# Installs what Natter needs on a Debian 12 machine of this kind, idempotently and
+# without prompts; whatever is already there is skipped quickly.
+#
+#   scripts/setup.sh        what building and running needs (scripts/run.sh):
+#     - Debian packages: Debian's rustc 1.96 with std sources and lld (the wasm32
+#       client build; rustup here has no wasm32 target), libpq (diesel), brotli
+#       (precompressing the client's files).
+#     - cargo tools: trunk 0.21 (0.22 needs a newer rustc), wasm-bindgen-cli at
+#       exactly the version in crates/web/Cargo.lock.
+#   scripts/setup.sh test   that, and what the tests and benchmarks need
+#     (scripts/test.sh, scripts/bench.sh):
+#     - Debian packages: Chromium + driver (browser tests; libssl-dev for the
+#       WebDriver client; an emoji font so reactions render in screenshots), the
+#       PostgreSQL client (scratch databases), python3-venv.
+#     - the diesel CLI (postgres only: the schema.rs check).
+#     - Python: schemathesis and openapi-spec-validator in a venv (API tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 say() { printf 'setup: %s\n' "$*"; }
 
-apt_packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 libpq-dev
-  libssl-dev pkg-config chromium chromium-driver fonts-noto-color-emoji brotli
-  postgresql-client python3-venv)
+case "${1:-run}" in
+  run) for_tests=false ;;
+  test) for_tests=true ;;
+  *) say "usage: scripts/setup.sh [run|test]" >&2; exit 2 ;;
+esac
+
+apt_packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 libpq-dev pkg-config
+  brotli)
+if $for_tests; then
+  apt_packages+=(libssl-dev chromium chromium-driver fonts-noto-color-emoji
+    postgresql-client python3-venv)
+fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -55,6 +70,11 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_versio
   say "installing wasm-bindgen-cli $bindgen_version"
   # No --locked: its lock file pins a crate the registry mirror lacks.
   cargo_install wasm-bindgen-cli --version "=$bindgen_version" --force
+fi
+
+if ! $for_tests; then
+  say "ready to build and run"
+  exit 0
 fi
 
 if ! diesel --version >/dev/null 2>&1; then
