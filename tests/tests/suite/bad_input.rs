@@ -274,8 +274,19 @@ async fn wrong_password_and_unknown_user_answer_alike_then_429() {
             Some(&json!({"nickname": "nobody", "password": "not the password"})),
         )
         .await;
+    // A nickname nobody could register, with a NUL that PostgreSQL's text cannot
+    // hold, is an unknown user too (it was a 500 once).
+    let impossible = app
+        .call(
+            Method::POST,
+            "/sessions",
+            None,
+            Some(&json!({"nickname": "El\u{0}i\u{1b}", "password": "not the password"})),
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.body, unknown.body, "the same answer for both");
+    assert_eq!(impossible.body, unknown.body, "the same answer again");
     assert_eq!(wrong.code(), "invalid_credentials");
     for _ in 0..9 {
         app.call(

@@ -105,9 +105,12 @@ pub async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { nickname, password } = body.0;
-    // A nickname that could never be registered still counts against its own key.
-    let key =
-        Nickname::parse(&nickname).map_or_else(|_| nickname.to_lowercase(), |n| n.canonical());
+    // A nickname that could never be registered still counts against its own key
+    // (without NUL, which PostgreSQL's text cannot hold).
+    let key = Nickname::parse(&nickname).map_or_else(
+        |_| nickname.to_lowercase().replace('\0', "\u{fffd}"),
+        |n| n.canonical(),
+    );
     let lookup_key = key.clone();
     let (failures, user) = db::read(&db, move |conn| {
         let failures = users::recent_failures(conn, &lookup_key, LOGIN_WINDOW)?;
