@@ -2,7 +2,7 @@
 //! body; internal causes go to the log, never to the client.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::RETRY_AFTER;
+use actix_web::http::header::{ALLOW, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use natter_domain::{ErrorBody, ErrorCode, FieldError};
 
@@ -32,6 +32,9 @@ pub enum ApiError {
     /// Unknown, or not visible to the caller (404).
     #[error("not found")]
     NotFound,
+    /// The path exists, but not with this method (405); `allow` lists those it has.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     /// No database connection could be had in time, or it broke (503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -69,6 +72,7 @@ impl ApiError {
             Self::BadRequest { .. } => ErrorCode::BadRequest,
             Self::Coded { code, .. } => *code,
             Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -86,6 +90,11 @@ impl ApiError {
             }
             Self::Coded { code, message } => ErrorBody::new(*code, *message, None),
             Self::NotFound => ErrorBody::new(ErrorCode::NotFound, "not found", None),
+            Self::MethodNotAllowed { allow } => ErrorBody::new(
+                ErrorCode::MethodNotAllowed,
+                format!("this path answers {allow} only"),
+                None,
+            ),
             Self::Unavailable(_) => ErrorBody::new(
                 ErrorCode::Unavailable,
                 "the database is unavailable; try again shortly",
@@ -149,6 +158,9 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 tracing::warn!(error = %self, "request refused");
                 response.insert_header((RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((ALLOW, allow.as_str()));
             }
             _ => {}
         }

@@ -56,8 +56,10 @@ impl Application {
             }
         };
         let keys = web::Data::new(TokenKeys::new(secret.as_bytes()));
+        let document = routes::openapi();
+        let allowed = web::Data::new(routes::AllowedMethods::new(&document));
         let openapi = web::Data::new(routes::OpenApiJson(
-            routes::openapi()
+            document
                 .to_json()
                 .context("serialising the OpenAPI document")?,
         ));
@@ -77,6 +79,7 @@ impl Application {
                 .app_data(pool.clone())
                 .app_data(keys.clone())
                 .app_data(openapi.clone())
+                .app_data(allowed.clone())
                 .app_data(hub.clone())
                 .configure(routes::extractor_configs)
                 .into_utoipa_app()

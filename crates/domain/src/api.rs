@@ -44,9 +44,9 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 32))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::nickname))]
     pub nickname: String,
-    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: String,
 }
 
@@ -124,9 +124,10 @@ pub struct ConversationSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateConversationRequest {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::title))]
     pub title: String,
     /// The other members; the creator is added as owner. Duplicates are ignored.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::member_ids))]
     pub member_ids: Vec<UserId>,
 }
 
@@ -140,7 +141,7 @@ impl CreateConversationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenameConversationRequest {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::title))]
     pub title: String,
 }
 
@@ -220,10 +221,10 @@ pub struct MessagePage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessageRequest {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4000))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::message_body))]
     pub content: String,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::client_id))]
     pub client_id: Option<String>,
 }
 
@@ -250,7 +251,11 @@ pub struct HistoryQuery {
     pub before: Option<MessageId>,
     /// Messages newer than this one (the page just below it).
     pub after: Option<MessageId>,
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::schema::history_limit),
+        param(schema_with = crate::schema::history_limit)
+    )]
     pub limit: Option<i64>,
 }
 

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Forbidden,
     /// Unknown, or not visible to the caller.
     NotFound,
+    /// The path exists, but not with this method; `Allow` lists those it has.
+    MethodNotAllowed,
     /// The nickname is already taken (in any letter case).
     NicknameTaken,
     /// The conversation is closed: readable, but accepts nothing new.
@@ -43,6 +45,7 @@ impl ErrorCode {
             Self::Unauthenticated | Self::InvalidCredentials => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::NicknameTaken | Self::ConversationClosed | Self::OwnerMustTransfer => 409,
             Self::PayloadTooLarge => 413,
             Self::InvalidValue => 422,

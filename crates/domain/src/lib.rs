@@ -7,6 +7,8 @@ pub mod api;
 pub mod error;
 pub mod event;
 pub mod ids;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod state;
 pub mod values;
 

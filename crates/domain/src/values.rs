@@ -301,6 +301,8 @@ pub struct EmojiKey(String);
 
 impl EmojiKey {
     pub const MAX_CHARS: usize = 32;
+    /// What [`EmojiKey::parse`] accepts.
+    pub const PATTERN: &str = "^[a-z0-9_]{1,32}$";
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         check_length(raw, 1, Self::MAX_CHARS)?;
@@ -324,6 +326,13 @@ string_value!(EmojiKey);
 pub struct ClientId(uuid::Uuid);
 
 impl ClientId {
+    /// Every form [`ClientId::parse`] reads: hyphenated, simple, braced or URN, in
+    /// either letter case.
+    pub const PATTERN: &str = "^(?:[0-9A-Fa-f]{32}\
+        |[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\
+        |\\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\\}\
+        |urn:uuid:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$";
+
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         uuid::Uuid::parse_str(raw)
             .map(Self)

@@ -169,6 +169,39 @@ async fn unknown_api_paths_get_a_json_404() {
 }
 
 #[tokio::test]
+async fn a_path_with_other_methods_answers_405_with_allow() {
+    let app = TestApp::spawn().await;
+    for (method, path, allow) in [
+        ("TRACE", "/api/conversations", "GET, POST"),
+        ("PUT", "/api/conversations/7/messages", "GET, POST"),
+        ("POST", "/api/messages/7/reactions/thumbs_up", "PUT, DELETE"),
+    ] {
+        let response = app
+            .client
+            .request(method.parse().expect("a method"), app.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let body: ErrorBody = response.json().await.expect("the error body");
+        assert_eq!(body.error.code, ErrorCode::MethodNotAllowed);
+    }
+    // A path that does not exist is still 404, whatever the method.
+    let response = app
+        .client
+        .request("TRACE".parse().expect("a method"), app.url("/api/nope"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn without_a_built_client_root_says_how_to_build_it() {
     let app = TestApp::spawn().await;
     let response = app.client.get(app.url("/")).send().await.expect("request");

@@ -63,7 +63,7 @@ pub async fn create_conversation(
 /// One of my conversations with its members.
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id")),
+    params(("id" = ConversationId, Path, description = "Conversation id")),
     responses(
         (status = 200, description = "The conversation", body = Conversation),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -87,7 +87,7 @@ pub async fn show_conversation(
 /// Rename (owner only).
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id")),
+    params(("id" = ConversationId, Path, description = "Conversation id")),
     request_body = RenameConversationRequest,
     responses(
         (status = 200, description = "Renamed", body = Conversation),
@@ -117,7 +117,7 @@ pub async fn rename_conversation(
 /// Close (owner only): it stays readable but takes no new messages or reactions.
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id")),
+    params(("id" = ConversationId, Path, description = "Conversation id")),
     responses(
         (status = 200, description = "Closed (or already closed)", body = Conversation),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -142,7 +142,7 @@ pub async fn close_conversation(
 /// Add a member (owner only).
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id")),
+    params(("id" = ConversationId, Path, description = "Conversation id")),
     request_body = UserRef,
     responses(
         (status = 200, description = "Added (or already a member)", body = Conversation),
@@ -174,8 +174,8 @@ pub async fn add_member(
 #[utoipa::path(
     tag = "conversations",
     params(
-        ("id" = i64, Path, description = "Conversation id"),
-        ("user_id" = i64, Path, description = "The member to remove; my own id to leave"),
+        ("id" = ConversationId, Path, description = "Conversation id"),
+        ("user_id" = UserId, Path, description = "The member to remove; my own id to leave"),
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -203,7 +203,7 @@ pub async fn remove_member(
 /// Hand ownership to another member (owner only).
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id")),
+    params(("id" = ConversationId, Path, description = "Conversation id")),
     request_body = UserRef,
     responses(
         (status = 200, description = "Ownership handed over", body = Conversation),

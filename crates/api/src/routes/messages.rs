@@ -15,7 +15,7 @@ use crate::extract::Json;
 /// A page of history: the newest messages, or those `before`/`after` a message id.
 #[utoipa::path(
     tag = "messages",
-    params(("id" = i64, Path, description = "Conversation id"), HistoryQuery),
+    params(("id" = ConversationId, Path, description = "Conversation id"), HistoryQuery),
     responses(
         (status = 200, description = "A page of history, oldest first", body = MessagePage),
         (status = 400, description = "Bad query string", body = ErrorBody),
@@ -64,7 +64,7 @@ pub async fn message_history(
 /// Send a message. Sending the same `client_id` again answers the first message (200).
 #[utoipa::path(
     tag = "messages",
-    params(("id" = i64, Path, description = "Conversation id")),
+    params(("id" = ConversationId, Path, description = "Conversation id")),
     request_body = SendMessageRequest,
     responses(
         (status = 201, description = "Sent", body = Message),
@@ -107,7 +107,7 @@ pub async fn send_message(
 /// I have seen everything up to this message: moves my watermark (never backwards).
 #[utoipa::path(
     tag = "messages",
-    params(("id" = i64, Path, description = "Conversation id")),
+    params(("id" = ConversationId, Path, description = "Conversation id")),
     request_body = MarkSeenRequest,
     responses(
         (status = 200, description = "My read watermark", body = Watermark),
@@ -136,7 +136,7 @@ pub async fn mark_seen(
 /// Who has seen a message, and when each first did.
 #[utoipa::path(
     tag = "messages",
-    params(("id" = i64, Path, description = "Message id")),
+    params(("id" = MessageId, Path, description = "Message id")),
     responses(
         (status = 200, description = "Members who have seen it, earliest first", body = Vec<SeenEntry>),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -179,8 +179,8 @@ async fn react(
 #[utoipa::path(
     tag = "reactions",
     params(
-        ("id" = i64, Path, description = "Message id"),
-        ("emoji_key" = String, Path, description = "Emoji key, e.g. thumbs_up"),
+        ("id" = MessageId, Path, description = "Message id"),
+        ("emoji_key" = inline(EmojiKey), Path, description = "Emoji key, e.g. thumbs_up"),
     ),
     responses(
         (status = 200, description = "The message's reactions", body = Vec<ReactionSummary>),
@@ -203,8 +203,8 @@ pub async fn add_reaction(
 #[utoipa::path(
     tag = "reactions",
     params(
-        ("id" = i64, Path, description = "Message id"),
-        ("emoji_key" = String, Path, description = "Emoji key, e.g. thumbs_up"),
+        ("id" = MessageId, Path, description = "Message id"),
+        ("emoji_key" = inline(EmojiKey), Path, description = "Emoji key, e.g. thumbs_up"),
     ),
     responses(
         (status = 200, description = "The message's reactions", body = Vec<ReactionSummary>),

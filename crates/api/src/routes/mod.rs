@@ -1,7 +1,7 @@
 //! The route table: the map of the product. Every route registered here is also in
 //! the OpenAPI document, because utoipa-actix-web collects them from this one place.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -76,9 +76,68 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(events::event_stream);
 }
 
-/// Anything else under `/api`.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// Anything else under `/api`: 405 with `Allow` for a path that exists with other
+/// methods, 404 for any other.
+pub async fn unrouted(
+    request: HttpRequest,
+    allowed: Option<web::Data<AllowedMethods>>,
+) -> Result<HttpResponse, ApiError> {
+    let path = request.path();
+    let path = path.strip_prefix("/api").unwrap_or(path);
+    match allowed.as_deref().and_then(|allowed| allowed.of(path)) {
+        Some(methods) => Err(ApiError::MethodNotAllowed {
+            allow: methods.to_owned(),
+        }),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+/// The methods each documented path answers (read from the OpenAPI document, which
+/// the route table makes), for a 405 that says which.
+pub struct AllowedMethods(Vec<(Vec<Option<String>>, String)>);
+
+impl AllowedMethods {
+    /// Each path of `document`, its `{parameters}` as wildcards, with its methods.
+    pub fn new(document: &utoipa::openapi::OpenApi) -> Self {
+        let paths = document
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let segments = template
+                    .split('/')
+                    .map(|segment| (!segment.starts_with('{')).then(|| segment.to_owned()))
+                    .collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allow: Vec<&str> = methods
+                    .iter()
+                    .filter(|(_, answered)| *answered)
+                    .map(|(method, _)| *method)
+                    .collect();
+                (segments, allow.join(", "))
+            })
+            .collect();
+        Self(paths)
+    }
+
+    /// The `Allow` value for `path` (under `/api`), if it is a documented path.
+    fn of(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(template, allow)| {
+            let matches = template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got));
+            matches.then_some(allow.as_str())
+        })
+    }
 }
 
 /// Bad query strings and path parameters answer in the API's error format.
@@ -95,7 +154,7 @@ pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()));
 }
 
-/// The `/api` scope with every route, and a JSON 404 for anything else in it.
+/// The `/api` scope with every route, and a JSON 404 or 405 for anything else in it.
 pub fn api_scope() -> utoipa_actix_web::scope::Scope<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -105,7 +164,7 @@ pub fn api_scope() -> utoipa_actix_web::scope::Scope<
         InitError = (),
     >,
 > {
-    utoipa_actix_web::scope(web::scope("/api").default_service(web::to(not_found)))
+    utoipa_actix_web::scope(web::scope("/api").default_service(web::to(unrouted)))
         .configure(configure)
 }
 

@@ -1,0 +1,219 @@
+//! The OpenAPI schemas of validated values, built from the same constants as their
+//! `parse`, so that the document says what the server accepts and the two cannot
+//! drift. JSON Schema's regular expressions have no Unicode categories, so a pattern
+//! says what it can (no control, invisible or text-direction characters, something
+//! besides white space); the rest of a nickname's rule is in its description.
+
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+
+use crate::api::HistoryQuery;
+use crate::values::{ClientId, ConversationTitle, MessageBody, Nickname, Password};
+
+/// Control characters (Unicode's Cc), for a character class.
+const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
+/// Text-direction controls, which titles and messages refuse.
+const BIDI: &str = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069";
+/// Invisible characters a nickname refuses: default-ignorable code points and format
+/// characters (Cf) of the Basic Multilingual Plane.
+const INVISIBLE: &str = r"\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb";
+/// White space as `str::trim` sees it.
+const SPACE: &str =
+    r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// Text of characters outside `refused`, with at least one that is not white space
+/// either (values are trimmed, and must not be empty).
+fn text_pattern(refused: &str) -> String {
+    format!("^[^{refused}]*[^{refused}{SPACE}][^{refused}]*$")
+}
+
+fn text(min: usize, max: usize, pattern: Option<String>, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(pattern)
+        .description(Some(description))
+}
+
+/// [`Nickname`].
+pub fn nickname() -> impl Into<RefOr<Schema>> {
+    text(
+        1,
+        Nickname::MAX_CHARS,
+        Some(text_pattern(&format!("{CONTROL}{INVISIBLE}"))),
+        "1–32 letters, marks, digits, `. _ - '` and single inner spaces (after trimming \
+         and NFC); compared after NFKC and case folding",
+    )
+}
+
+/// [`Password`].
+pub fn password() -> impl Into<RefOr<Schema>> {
+    text(
+        Password::MIN_CHARS,
+        Password::MAX_CHARS,
+        Some(format!("^[^{CONTROL}]*$")),
+        "8–1024 characters, kept exactly as typed; no control characters",
+    )
+}
+
+/// [`ConversationTitle`].
+pub fn title() -> impl Into<RefOr<Schema>> {
+    text(
+        1,
+        ConversationTitle::MAX_CHARS,
+        Some(text_pattern(&format!("{CONTROL}{BIDI}"))),
+        "1–100 characters after trimming; no control or text-direction characters",
+    )
+}
+
+/// [`MessageBody`]: line breaks (`\n`, `\r\n`) and tabs are the control characters it
+/// allows.
+pub fn message_body() -> impl Into<RefOr<Schema>> {
+    let allowed = format!(r"(?:[^{CONTROL}{BIDI}]|[\t\n]|\r\n)");
+    text(
+        1,
+        MessageBody::MAX_CHARS,
+        Some(format!("^{allowed}*[^{CONTROL}{BIDI}{SPACE}]{allowed}*$")),
+        "1–4000 characters after trimming; line breaks and tabs, but no other control \
+         or text-direction characters",
+    )
+}
+
+/// [`ClientId`], optional: a UUID, as `ClientId::parse` reads one.
+pub fn client_id() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .format(Some(SchemaFormat::Custom("uuid".into())))
+        .pattern(Some(ClientId::PATTERN))
+        .description(Some(
+            "Chosen by the client, so that a retried send makes one message",
+        ))
+}
+
+/// The other members of a new conversation: at least one.
+pub fn member_ids() -> impl Into<RefOr<Schema>> {
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name("UserId"))
+        .min_items(Some(1))
+        .description(Some(
+            "The other members (at least one); the creator is added as owner. Duplicates \
+             are ignored.",
+        ))
+}
+
+/// A page's size in [`HistoryQuery`].
+pub fn history_limit() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(HistoryQuery::MAX_LIMIT))
+        .description(Some(format!(
+            "Messages in the page (default {})",
+            HistoryQuery::DEFAULT_LIMIT
+        )))
+}
+
+/// An id: a positive integer.
+pub fn id() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+}
+
+/// [`EmojiKey`](crate::values::EmojiKey), as a path segment.
+impl utoipa::PartialSchema for crate::values::EmojiKey {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(Self::PATTERN))
+            .description(Some("An emoji's key, such as thumbs_up"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for crate::values::EmojiKey {}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    use super::*;
+    use crate::values::EmojiKey;
+
+    fn pattern_of(schema: impl Into<RefOr<Schema>>) -> Regex {
+        let json = serde_json::to_value(schema.into()).expect("serialise");
+        Regex::new(json["pattern"].as_str().expect("a pattern")).expect("a regex")
+    }
+
+    fn fits(max: usize) -> impl Fn(&str) -> bool {
+        move |s| (1..=max).contains(&s.chars().count())
+    }
+
+    proptest! {
+        // What a pattern and its lengths allow, parse accepts: generators that keep to
+        // the document never see a refusal. (NFC may lengthen a few rare characters;
+        // the generated strings are kept to plain ones.)
+        #[test]
+        fn a_title_the_schema_allows_is_accepted(raw in "[\\PC\\p{Cc}\u{202e}\u{2066} \t]{0,120}") {
+            if pattern_of(title()).is_match(&raw) && fits(ConversationTitle::MAX_CHARS)(&raw) {
+                prop_assert!(ConversationTitle::parse(&raw).is_ok(), "{raw:?}");
+            } else if !raw.trim().is_empty() && fits(ConversationTitle::MAX_CHARS)(raw.trim()) {
+                prop_assert!(ConversationTitle::parse(&raw).is_err(), "{raw:?}");
+            }
+        }
+
+        #[test]
+        fn a_message_the_schema_allows_is_accepted(raw in "[\\PC\\p{Cc}\u{202e} \r\n\t]{0,200}") {
+            if pattern_of(message_body()).is_match(&raw) && fits(MessageBody::MAX_CHARS)(&raw) {
+                prop_assert!(MessageBody::parse(&raw).is_ok(), "{raw:?}");
+            }
+            if MessageBody::parse(&raw).is_ok() && fits(MessageBody::MAX_CHARS)(&raw) {
+                prop_assert!(pattern_of(message_body()).is_match(&raw), "{raw:?}");
+            }
+        }
+
+        #[test]
+        fn a_nickname_with_control_or_invisible_characters_is_outside_the_schema(
+            raw in "[a-z\\p{Cc}\\p{Cf}\u{3164}\u{ffa0} ]{1,20}"
+        ) {
+            if Nickname::parse(&raw).is_ok() {
+                prop_assert!(pattern_of(nickname()).is_match(&raw), "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn client_ids_and_emoji_keys_match_their_patterns_exactly() {
+        let client_id = pattern_of(client_id());
+        for raw in [
+            "0b7e2d4c-1f0a-4c3e-9d5b-2a6f8e9c1d3a",
+            "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+            "0b7e2d4c1f0a4c3e9d5b2a6f8e9c1d3a",
+            "{0b7e2d4c-1f0a-4c3e-9d5b-2a6f8e9c1d3a}",
+            "urn:uuid:0b7e2d4c-1f0a-4c3e-9d5b-2a6f8e9c1d3a",
+            "",
+            "0b7e2d4c-1f0a-4c3e-9d5b-2a6f8e9c1d3",
+            "{0b7e2d4c-1f0a-4c3e-9d5b-2a6f8e9c1d3a",
+            "not a uuid",
+        ] {
+            assert_eq!(
+                client_id.is_match(raw),
+                ClientId::parse(raw).is_ok(),
+                "{raw:?}"
+            );
+        }
+        let key = Regex::new(EmojiKey::PATTERN).expect("a regex");
+        for raw in ["thumbs_up", "a", "", "Thumbs", "x".repeat(33).as_str(), "é"] {
+            assert_eq!(key.is_match(raw), EmojiKey::parse(raw).is_ok(), "{raw:?}");
+        }
+    }
+}
