@@ -21,7 +21,8 @@ async fn a_database_outage_is_503_and_heals_without_a_restart() {
         ..SpawnOptions::default()
     })
     .await;
-    let alice = app.register("alice").await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let c = app.conversation(&alice, "Outage", &[&bob]).await;
     let pid = app.pid();
 
     proxy.cut();
@@ -34,15 +35,26 @@ async fn a_database_outage_is_503_and_heals_without_a_restart() {
             Method::POST,
             "/users",
             None,
-            Some(&json!({"nickname": "bob", "password": "long enough"})),
+            Some(&json!({"nickname": "carol", "password": "long enough"})),
         )
         .await;
     assert_eq!(register.status, StatusCode::SERVICE_UNAVAILABLE);
     let health = app.call(Method::GET, "/health", None, None).await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.body["database"], "unavailable");
+    // A send goes through the node's send writer: the same 503, and when to retry.
+    let send = app
+        .client
+        .post(app.url(&format!("/api/conversations/{c}/messages")))
+        .bearer_auth(&alice.token)
+        .json(&json!({"content": "during the outage"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(send.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(send.headers()["retry-after"], "2");
     eprintln!(
-        "three requests during the outage answered in {:?}",
+        "four requests during the outage answered in {:?}",
         started.elapsed()
     );
     assert!(
