@@ -4,24 +4,49 @@
 //! says what it can (no control, invisible or text-direction characters, something
 //! besides white space); the rest of a nickname's rule is in its description.
 
+use std::ops::RangeInclusive;
+
 use utoipa::openapi::schema::{
     ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 
 use crate::api::HistoryQuery;
-use crate::values::{ClientId, ConversationTitle, MessageBody, Nickname, Password};
+use crate::values::{
+    BIDI_CONTROLS, ClientId, ConversationTitle, DEFAULT_IGNORABLE, MessageBody, Nickname, Password,
+};
 
-/// Control characters (Unicode's Cc), for a character class.
+/// Control characters (Unicode's Cc, what `char::is_control` finds), for a class.
 const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
-/// Text-direction controls, which titles and messages refuse.
-const BIDI: &str = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069";
-/// Invisible characters a nickname refuses: default-ignorable code points and format
-/// characters (Cf) of the Basic Multilingual Plane.
-const INVISIBLE: &str = r"\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb";
+/// Format characters (Cf) of the Basic Multilingual Plane that are not also
+/// default-ignorable: a nickname refuses them too (`parse` finds them by category).
+const OTHER_FORMAT: [RangeInclusive<char>; 6] = [
+    '\u{0600}'..='\u{0605}',
+    '\u{06DD}'..='\u{06DD}',
+    '\u{070F}'..='\u{070F}',
+    '\u{0890}'..='\u{0891}',
+    '\u{08E2}'..='\u{08E2}',
+    '\u{FFF9}'..='\u{FFFB}',
+];
 /// White space as `str::trim` sees it.
 const SPACE: &str =
     r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// `ranges` as the inside of a character class. A JSON Schema pattern (ECMA-262 without
+/// the `u` flag) cannot name a code point beyond the Basic Multilingual Plane in a
+/// class, so those ranges are left out.
+fn class(ranges: &[RangeInclusive<char>]) -> String {
+    ranges
+        .iter()
+        .filter(|range| u32::from(*range.end()) <= 0xFFFF)
+        .map(
+            |range| match (u32::from(*range.start()), u32::from(*range.end())) {
+                (start, end) if start == end => format!(r"\u{start:04x}"),
+                (start, end) => format!(r"\u{start:04x}-\u{end:04x}"),
+            },
+        )
+        .collect()
+}
 
 /// Text of characters outside `refused`, with at least one that is not white space
 /// either (values are trimmed, and must not be empty).
@@ -43,7 +68,11 @@ pub fn nickname() -> impl Into<RefOr<Schema>> {
     text(
         1,
         Nickname::MAX_CHARS,
-        Some(text_pattern(&format!("{CONTROL}{INVISIBLE}"))),
+        Some(text_pattern(&format!(
+            "{CONTROL}{}{}",
+            class(&DEFAULT_IGNORABLE),
+            class(&OTHER_FORMAT)
+        ))),
         "1–32 letters, marks, digits, `. _ - '` and single inner spaces (after trimming \
          and NFC); compared after NFKC and case folding",
     )
@@ -64,7 +93,7 @@ pub fn title() -> impl Into<RefOr<Schema>> {
     text(
         1,
         ConversationTitle::MAX_CHARS,
-        Some(text_pattern(&format!("{CONTROL}{BIDI}"))),
+        Some(text_pattern(&format!("{CONTROL}{}", class(&BIDI_CONTROLS)))),
         "1–100 characters after trimming; no control or text-direction characters",
     )
 }
@@ -72,11 +101,12 @@ pub fn title() -> impl Into<RefOr<Schema>> {
 /// [`MessageBody`]: line breaks (`\n`, `\r\n`) and tabs are the control characters it
 /// allows.
 pub fn message_body() -> impl Into<RefOr<Schema>> {
-    let allowed = format!(r"(?:[^{CONTROL}{BIDI}]|[\t\n]|\r\n)");
+    let bidi = class(&BIDI_CONTROLS);
+    let allowed = format!(r"(?:[^{CONTROL}{bidi}]|[\t\n]|\r\n)");
     text(
         1,
         MessageBody::MAX_CHARS,
-        Some(format!("^{allowed}*[^{CONTROL}{BIDI}{SPACE}]{allowed}*$")),
+        Some(format!("^{allowed}*[^{CONTROL}{bidi}{SPACE}]{allowed}*$")),
         "1–4000 characters after trimming; line breaks and tabs, but no other control \
          or text-direction characters",
     )

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
@@ -67,34 +68,42 @@ impl<T> ForField<T> for Result<T, ValidationError> {
 
 /// Code points that render as nothing (Unicode's `Default_Ignorable_Code_Point`, which
 /// also covers every bidi control): in a nickname they let two people look identical.
-fn is_default_ignorable(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'..='\u{1160}'
-            | '\u{17B4}'..='\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF0}'..='\u{FFF8}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}'
-    )
-}
+pub(crate) const DEFAULT_IGNORABLE: [RangeInclusive<char>; 17] = [
+    '\u{00AD}'..='\u{00AD}',
+    '\u{034F}'..='\u{034F}',
+    '\u{061C}'..='\u{061C}',
+    '\u{115F}'..='\u{1160}',
+    '\u{17B4}'..='\u{17B5}',
+    '\u{180B}'..='\u{180F}',
+    '\u{200B}'..='\u{200F}',
+    '\u{202A}'..='\u{202E}',
+    '\u{2060}'..='\u{206F}',
+    '\u{3164}'..='\u{3164}',
+    '\u{FE00}'..='\u{FE0F}',
+    '\u{FEFF}'..='\u{FEFF}',
+    '\u{FFA0}'..='\u{FFA0}',
+    '\u{FFF0}'..='\u{FFF8}',
+    '\u{1BCA0}'..='\u{1BCA3}',
+    '\u{1D173}'..='\u{1D17A}',
+    '\u{E0000}'..='\u{E0FFF}',
+];
 
 /// Explicit text-direction controls (embeddings, overrides, isolates). Titles and
 /// messages may hold joiners (emoji sequences need them) but not these, which can make
 /// the text around them read backwards.
+pub(crate) const BIDI_CONTROLS: [RangeInclusive<char>; 4] = [
+    '\u{061C}'..='\u{061C}',
+    '\u{200E}'..='\u{200F}',
+    '\u{202A}'..='\u{202E}',
+    '\u{2066}'..='\u{2069}',
+];
+
+fn is_default_ignorable(c: char) -> bool {
+    DEFAULT_IGNORABLE.iter().any(|range| range.contains(&c))
+}
+
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    BIDI_CONTROLS.iter().any(|range| range.contains(&c))
 }
 
 fn nfc(s: &str) -> String {

@@ -175,6 +175,11 @@ impl Db {
         self.pool.get()
     }
 
+    /// Whether this is PostgreSQL (else SQLite).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(*self.url, DatabaseUrl::Postgres(_))
+    }
+
     /// Where sends go (see [`crate::db::messages::send`]).
     pub(crate) fn send_queue(&self) -> Option<&SendQueue> {
         self.sends.as_ref()

@@ -79,7 +79,14 @@ pub async fn send(
     let queue = db
         .send_queue()
         .ok_or_else(|| DbError::Batch("no send writer".into()))?;
-    let send = Send::new(conversation, session, sender, &body, client_id)?;
+    let send = Send::new(
+        conversation,
+        session,
+        sender,
+        &body,
+        client_id,
+        db.is_postgres(),
+    )?;
     match queue.send(send).await? {
         Sent::New(message) => Ok((message, true)),
         Sent::Existing(sender) => {
@@ -134,8 +141,9 @@ pub struct Send {
     session: SessionId,
     client_id: Option<String>,
     message: Message,
-    /// On PostgreSQL, its event's payload cut around those.
-    event: PayloadPieces,
+    /// On PostgreSQL, its event's payload cut around those (SQLite writes the event
+    /// whole, once it knows them).
+    event: Option<PayloadPieces>,
 }
 
 impl Send {
@@ -145,6 +153,7 @@ impl Send {
         sender: UserId,
         body: &MessageBody,
         client_id: Option<ClientId>,
+        on_postgres: bool,
     ) -> DbResult<Self> {
         let message = Message {
             id: MessageId(0),
@@ -159,8 +168,10 @@ impl Send {
             reactions: Vec::new(),
             seen_by: Vec::new(),
         };
-        let event =
-            PayloadPieces::of(&message).map_err(|error| DbError::Batch(format!("{error:#}")))?;
+        let event = on_postgres
+            .then(|| PayloadPieces::of(&message))
+            .transpose()
+            .map_err(|error| DbError::Batch(format!("{error:#}")))?;
         Ok(Self {
             session,
             client_id: client_id.as_ref().map(ToString::to_string),
@@ -516,14 +527,23 @@ macro_rules! checked {
     };
 }
 
+/// Whether the send `k` passed rules 1 to 3: a live session, a member, no retry.
+macro_rules! passed {
+    () => {
+        "(k.nickname IS NOT NULL AND k.member AND NOT k.existing)"
+    };
+}
+
 /// Rule 4: the conversations of the sends `k` that passed rules 1 to 3, locked in id
 /// order.
 macro_rules! locked {
     () => {
-        "SELECT c.id, c.closed_at FROM chat_conversations c \
-          WHERE c.id IN (SELECT k.conversation_id FROM checked k \
-                          WHERE k.nickname IS NOT NULL AND k.member AND NOT k.existing) \
-          ORDER BY c.id FOR UPDATE OF c"
+        concat!(
+            "SELECT c.id, c.closed_at FROM chat_conversations c \
+              WHERE c.id IN (SELECT k.conversation_id FROM checked k WHERE ",
+            passed!(),
+            ") ORDER BY c.id FOR UPDATE OF c"
+        )
     };
 }
 
@@ -617,9 +637,9 @@ const SEND_MANY: &str = concat!(
     message_time!(),
     " AS created_at \
          FROM (SELECT k.n FROM checked k JOIN locked l ON l.id = k.conversation_id \
-                WHERE l.closed_at IS NULL AND k.nickname IS NOT NULL AND k.member \
-                  AND NOT k.existing \
-                ORDER BY k.n) AS o), \
+                WHERE l.closed_at IS NULL AND ",
+    passed!(),
+    "     ORDER BY k.n) AS o), \
      inserted AS ( \
        INSERT INTO chat_messages (id, conversation_id, sender_id, content, client_id, created_at) \
        SELECT t.id, k.conversation_id, k.sender_id, k.content, k.client_id, t.created_at \
@@ -646,9 +666,9 @@ const SEND_MANY: &str = concat!(
      SELECT ",
     answer!(),
     "  FROM checked k \
-       LEFT JOIN locked l ON l.id = k.conversation_id AND k.nickname IS NOT NULL AND k.member \
-                         AND NOT k.existing \
-       LEFT JOIN (inserted i JOIN taken t ON t.id = i.id) ON t.n = k.n \
+       LEFT JOIN locked l ON l.id = k.conversation_id AND ",
+    passed!(),
+    "  LEFT JOIN (inserted i JOIN taken t ON t.id = i.id) ON t.n = k.n \
       ORDER BY k.n"
 );
 
@@ -663,9 +683,15 @@ struct BatchRow {
 
 fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<Checked>> {
     let kind = EventKind::MessageCreated.name();
-    let rows: Vec<BatchRow> = if let [send] = sends {
-        let [head, after_id, after_nickname, tail] =
-            send.event.pieces.each_ref().map(String::as_str);
+    let pieces: Vec<&[String; 4]> = sends
+        .iter()
+        .map(|send| send.event.as_ref().map(|event| &event.pieces))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            diesel::result::Error::QueryBuilderError("a send came without its payload".into())
+        })?;
+    let rows: Vec<BatchRow> = if let ([send], [pieces]) = (sends, pieces.as_slice()) {
+        let [head, after_id, after_nickname, tail] = pieces.each_ref().map(String::as_str);
         PreparedSql {
             sql: SEND_ONE,
             params: [
@@ -690,10 +716,7 @@ fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<
         let contents: Vec<&str> = sends.iter().map(|s| s.message.content.as_str()).collect();
         let client_ids: Vec<Option<&str>> = sends.iter().map(|s| s.client_id.as_deref()).collect();
         let [head, after_id, after_nickname, tail] = std::array::from_fn::<_, 4, _>(|i| {
-            sends
-                .iter()
-                .map(|s| s.event.pieces[i].as_str())
-                .collect::<Vec<&str>>()
+            pieces.iter().map(|p| p[i].as_str()).collect::<Vec<&str>>()
         });
         PreparedSql {
             sql: SEND_MANY,
@@ -813,7 +836,15 @@ mod tests {
         };
         let send = || {
             let body = MessageBody::parse("hi").expect("a body");
-            Send::new(ConversationId(1), SessionId(2), UserId(3), &body, None).expect("a send")
+            Send::new(
+                ConversationId(1),
+                SessionId(2),
+                UserId(3),
+                &body,
+                None,
+                true,
+            )
+            .expect("a send")
         };
         let outcome = |checked: Checked| checked.outcome(send());
         assert!(matches!(
