@@ -25,7 +25,11 @@ trap cleanup EXIT
 
 # Starts a node on 127.0.0.1:$1 and waits until it accepts connections.
 start_node() {
-  target/release/natter --listen "127.0.0.1:$1" --web-dir dist >"target/bench-node-$1.log" 2>&1 &
+  # A benchmark is a script by design: no rate limits, and stream caps far above the
+  # thousands of streams per person that the streams and storm scenarios open.
+  target/release/natter --listen "127.0.0.1:$1" --web-dir dist --rate-limits off \
+    --max-streams-per-session 1000000 --max-streams-per-user 1000000 \
+    >"target/bench-node-$1.log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 300); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return; fi

@@ -403,6 +403,29 @@ pub struct SpawnOptions {
     pub extra_env: Vec<(String, String)>,
 }
 
+impl SpawnOptions {
+    /// A node set up as `scripts/bench.sh` sets one up: no rate limits, and stream
+    /// caps far above what a scenario opens.
+    pub fn for_bench() -> Self {
+        Self::with_env(&[
+            ("NATTER_RATE_LIMITS", "off"),
+            ("NATTER_MAX_STREAMS_PER_SESSION", "1000000"),
+            ("NATTER_MAX_STREAMS_PER_USER", "1000000"),
+        ])
+    }
+
+    /// A node with these environment variables (natter's flags have one each).
+    pub fn with_env(env: &[(&str, &str)]) -> Self {
+        Self {
+            extra_env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
 impl TestApp {
     /// `natter` on port 0 with a fresh database and no web client.
     pub async fn spawn() -> Self {

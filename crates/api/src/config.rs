@@ -65,6 +65,164 @@ pub struct Config {
     /// Log lines for people (`pretty`) or for log collectors (`json`).
     #[arg(long, env = "NATTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// The address people reach natter at, e.g. `https://chat.example.org`. With
+    /// `https`, the session cookie is always `Secure` and every answer carries HSTS,
+    /// whatever a proxy in front says.
+    #[arg(long, env = "NATTER_PUBLIC_URL")]
+    pub public_url: Option<PublicUrl>,
+
+    /// Proxies (comma-separated addresses or CIDRs, e.g. `10.0.0.0/8,::1`) whose
+    /// `X-Forwarded-For` and `X-Forwarded-Proto` natter believes. Empty by default:
+    /// the client's address is the connection's.
+    #[arg(long, env = "NATTER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Most event streams one session may have open on this node.
+    #[arg(long, env = "NATTER_MAX_STREAMS_PER_SESSION", default_value_t = 8)]
+    pub max_streams_per_session: usize,
+
+    /// Most event streams one person may have open on this node, all sessions together.
+    #[arg(long, env = "NATTER_MAX_STREAMS_PER_USER", default_value_t = 32)]
+    pub max_streams_per_user: usize,
+
+    /// How long a sign-in lasts; its event streams end with it.
+    #[arg(long, env = "NATTER_SESSION_LIFETIME", default_value = "30d", value_parser = parse_lifetime)]
+    pub session_lifetime: Duration,
+
+    /// Most members a conversation may have.
+    #[arg(long, env = "NATTER_MAX_MEMBERS", default_value_t = 1000)]
+    pub max_members: usize,
+
+    /// Password checks and hashes that may wait for a hashing thread; beyond it, sign-ups
+    /// and sign-ins are answered 503 with Retry-After.
+    #[arg(long, env = "NATTER_PASSWORD_QUEUE", default_value_t = 64)]
+    pub password_queue: usize,
+
+    #[command(flatten)]
+    pub rates: RateFlags,
+}
+
+/// Rate limits per person (per address when signed out), each `N/s`, `N/m` or `N/h`:
+/// N requests, in bursts of up to N, replenished evenly over the period. Each node
+/// counts its own. The README's table lists them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RateFlags {
+    /// `off` lifts every rate limit below (for benchmarks and imports); sign-in
+    /// throttling and the stream caps stay.
+    #[arg(long, env = "NATTER_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
+    pub rate_limits: Switch,
+    /// Sign-ups per address.
+    #[arg(long, env = "NATTER_RATE_REGISTER", default_value = "30/h")]
+    pub rate_register: Rate,
+    /// Sign-in attempts per address, right or wrong.
+    #[arg(long, env = "NATTER_RATE_SIGN_IN", default_value = "60/m")]
+    pub rate_sign_in: Rate,
+    /// New conversations per person.
+    #[arg(long, env = "NATTER_RATE_CONVERSATIONS", default_value = "60/h")]
+    pub rate_conversations: Rate,
+    /// Renames, member and owner changes, closes and sign-outs per person.
+    #[arg(long, env = "NATTER_RATE_CHANGES", default_value = "300/m")]
+    pub rate_changes: Rate,
+    /// Messages sent per person.
+    #[arg(long, env = "NATTER_RATE_SENDS", default_value = "120/m")]
+    pub rate_sends: Rate,
+    /// Reactions added or taken back per person.
+    #[arg(long, env = "NATTER_RATE_REACTIONS", default_value = "120/m")]
+    pub rate_reactions: Rate,
+    /// Messages marked seen per person.
+    #[arg(long, env = "NATTER_RATE_SEEN", default_value = "600/m")]
+    pub rate_seen: Rate,
+    /// User searches per person.
+    #[arg(long, env = "NATTER_RATE_SEARCH", default_value = "120/m")]
+    pub rate_search: Rate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// `N/s`, `N/m` or `N/h`: N requests per period, in bursts of up to N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: std::num::NonZeroU32,
+    pub per: Duration,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wrong = || format!("`{s}` is not a rate such as 120/m (N per s, m or h, N > 0)");
+        let (count, unit) = s.trim().split_once('/').ok_or_else(wrong)?;
+        let count = count.trim().parse().map_err(|_| wrong())?;
+        let per = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_mins(1),
+            "h" => Duration::from_hours(1),
+            _ => return Err(wrong()),
+        };
+        Ok(Self { count, per })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "m",
+            _ => "h",
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
+}
+
+/// `--public-url`: an http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+}
+
+impl FromStr for PublicUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().trim_end_matches('/');
+        let host = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .ok_or("must start with https:// or http://")?;
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err("must name a host, e.g. https://chat.example.org".to_owned());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// The longest `--session-lifetime`: a century.
+const MAX_LIFETIME_DAYS: i64 = 36_500;
+
+/// A duration of at least a second, for `--session-lifetime`.
+fn parse_lifetime(raw: &str) -> Result<Duration, String> {
+    let lifetime = parse_duration(raw)?;
+    if lifetime < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(lifetime)
+}
+
+/// An address (`10.0.0.1`) or a network (`10.0.0.0/8`).
+fn parse_network(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{raw}` is not an address or CIDR such as 10.0.0.0/8"))
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -80,7 +238,23 @@ pub enum Command {
     },
 }
 
+/// Bounds on what one request may make the server hold, from the flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_members: usize,
+    pub session_lifetime: chrono::Duration,
+}
+
 impl Config {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_members: self.max_members,
+            session_lifetime: chrono::Duration::from_std(self.session_lifetime)
+                .unwrap_or(chrono::Duration::MAX)
+                .min(chrono::Duration::days(MAX_LIFETIME_DAYS)),
+        }
+    }
+
     /// The database to use: DATABASE_URL, else the SQLite file in the data directory.
     pub fn database(&self) -> DatabaseUrl {
         self.database_url
@@ -248,6 +422,36 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_duration("7d"), Ok(Duration::from_hours(168)));
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn rates_networks_and_public_urls() {
+        let rate: Rate = "120/m".parse().expect("valid");
+        assert_eq!((rate.count.get(), rate.per), (120, Duration::from_mins(1)));
+        assert_eq!(rate.to_string(), "120/m");
+        for wrong in ["0/m", "5", "5/d", "x/s", "-1/s"] {
+            assert!(wrong.parse::<Rate>().is_err(), "{wrong}");
+        }
+        assert_eq!(
+            parse_network("10.0.0.1").expect("an address").to_string(),
+            "10.0.0.1/32"
+        );
+        assert!(parse_network("10.0.0.0/8").is_ok());
+        assert!(parse_network("::1").is_ok());
+        assert!(parse_network("proxy").is_err());
+        assert!(
+            "https://chat.example.org"
+                .parse::<PublicUrl>()
+                .expect("valid")
+                .is_https()
+        );
+        assert!(
+            !"http://localhost:8080"
+                .parse::<PublicUrl>()
+                .expect("valid")
+                .is_https()
+        );
+        assert!("chat.example.org".parse::<PublicUrl>().is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The one error type at the HTTP edge. Every failure becomes the documented JSON
 //! body; internal causes go to the log, never to the client.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ALLOW, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
@@ -29,6 +31,13 @@ pub enum ApiError {
         code: ErrorCode,
         message: &'static str,
     },
+    /// As [`Self::Coded`], about one field of the request.
+    #[error("{field}: {message}")]
+    CodedField {
+        code: ErrorCode,
+        message: &'static str,
+        field: &'static str,
+    },
     /// Unknown, or not visible to the caller (404).
     #[error("not found")]
     NotFound,
@@ -38,6 +47,15 @@ pub enum ApiError {
     /// No database connection could be had in time, or it broke (503).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Over a rate limit or a throttle (429): try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        retry_after: Duration,
+        message: &'static str,
+    },
+    /// Too much work is waiting already, e.g. for the password threads (503).
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
     /// Anything else (500). Logged with its cause; the client sees a generic message.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -70,10 +88,11 @@ impl ApiError {
         match self {
             Self::Invalid(_) => ErrorCode::InvalidValue,
             Self::BadRequest { .. } => ErrorCode::BadRequest,
-            Self::Coded { code, .. } => *code,
+            Self::Coded { code, .. } | Self::CodedField { code, .. } => *code,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
-            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Unavailable(_) | Self::Overloaded(_) => ErrorCode::Unavailable,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -89,6 +108,11 @@ impl ApiError {
                 ErrorBody::new(ErrorCode::BadRequest, message.clone(), field.clone())
             }
             Self::Coded { code, message } => ErrorBody::new(*code, *message, None),
+            Self::CodedField {
+                code,
+                message,
+                field,
+            } => ErrorBody::new(*code, *message, Some((*field).to_owned())),
             Self::NotFound => ErrorBody::new(ErrorCode::NotFound, "not found", None),
             Self::MethodNotAllowed { allow } => ErrorBody::new(
                 ErrorCode::MethodNotAllowed,
@@ -100,11 +124,30 @@ impl ApiError {
                 "the database is unavailable; try again shortly",
                 None,
             ),
+            Self::Overloaded(_) => ErrorBody::new(
+                ErrorCode::Unavailable,
+                "the server is busy; try again shortly",
+                None,
+            ),
+            Self::RateLimited { message, .. } => {
+                ErrorBody::new(ErrorCode::RateLimited, *message, None)
+            }
             Self::Internal(_) => ErrorBody::new(
                 ErrorCode::Internal,
                 "something went wrong on the server",
                 None,
             ),
+        }
+    }
+}
+
+impl From<crate::auth::password::QueueError> for ApiError {
+    fn from(error: crate::auth::password::QueueError) -> Self {
+        match error {
+            crate::auth::password::QueueError::Full => {
+                Self::Overloaded("too many password checks waiting")
+            }
+            gone @ crate::auth::password::QueueError::Gone => Self::Internal(gone.into()),
         }
     }
 }
@@ -155,9 +198,14 @@ impl ResponseError for ApiError {
             Self::Internal(_) => {
                 tracing::error!(error = %self, "request failed");
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Overloaded(_) => {
                 tracing::warn!(error = %self, "request refused");
                 response.insert_header((RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                // Whole seconds, rounded up: never "0" while the wait is not over.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.insert_header((RETRY_AFTER, seconds.max(1)));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((ALLOW, allow.as_str()));

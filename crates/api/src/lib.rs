@@ -3,11 +3,14 @@
 //! (one or several nodes).
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod live;
+pub mod rate;
 pub mod routes;
 pub mod schema;
 pub mod startup;

@@ -1,20 +1,23 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
-    auth_login_failures (id) {
-        id -> Int8,
-        nickname_key -> Text,
-        failed_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     auth_sessions (id) {
         id -> Int8,
         user_id -> Int8,
         created_at -> Timestamp,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    auth_sign_in_throttle (key) {
+        key -> Text,
+        failures -> Int8,
+        last_attempt_at -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
     }
 }
 
@@ -26,6 +29,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        nickname_skeleton -> Nullable<Text>,
     }
 }
 
@@ -36,6 +40,7 @@ diesel::table! {
         owner -> Bool,
         joined_at -> Timestamp,
         last_seen_message_id -> Nullable<Int8>,
+        joined_seq -> Int8,
     }
 }
 
@@ -127,8 +132,8 @@ diesel::joinable!(chat_messages -> chat_conversations (conversation_id));
 diesel::joinable!(chat_seen_messages -> auth_users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    auth_login_failures,
     auth_sessions,
+    auth_sign_in_throttle,
     auth_users,
     chat_conversation_members,
     chat_conversations,

@@ -11,9 +11,12 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
-use crate::auth::TokenKeys;
+use crate::auth::{TokenKeys, password};
+use crate::client::ClientPath;
 use crate::config::{Config, DatabaseUrl};
-use crate::live::{self, Hub};
+use crate::headers::SecurityHeaders;
+use crate::live::{self, Hub, StreamCaps};
+use crate::rate::RateLimits;
 use crate::{db, routes, web_client};
 
 pub struct Application {
@@ -41,20 +44,7 @@ impl Application {
         .await
         .context("database start-up task failed")??;
 
-        let secret = match &config.token_secret {
-            Some(secret) => secret.expose().to_owned(),
-            None => {
-                let pool = pool.clone();
-                actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<String> {
-                    let mut conn = pool.get()?;
-                    Ok(pool.write_blocking(&mut conn, |conn| {
-                        db::settings::get_or_init(conn, "token_signing_key", random_secret)
-                    })?)
-                })
-                .await
-                .context("token key task failed")??
-            }
-        };
+        let secret = prepare(&pool, config).await?;
         let keys = web::Data::new(TokenKeys::new(secret.as_bytes()));
         let document = routes::openapi();
         let allowed = web::Data::new(routes::AllowedMethods::new(&document));
@@ -64,9 +54,18 @@ impl Application {
                 .context("serialising the OpenAPI document")?,
         ));
 
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(StreamCaps {
+            per_session: config.max_streams_per_session,
+            per_user: config.max_streams_per_user,
+        }));
         live::start(pool.clone(), config.event_retention, hub.clone());
         let hub = web::Data::new(hub);
+        password::set_queue_limit(config.password_queue);
+        let rates = web::Data::new(RateLimits::new(&config.rates));
+        forget_idle_callers(rates.clone().into_inner());
+        let limits = web::Data::new(config.limits());
+        let client_path = web::Data::new(ClientPath::new(config));
+        let headers = SecurityHeaders::new(client_path.public_https());
 
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -75,21 +74,26 @@ impl Application {
         let web_client = web_client::WebClient::new(&config.web_dir);
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
+                .wrap(headers.everywhere())
                 .wrap(TracingLogger::default())
                 .app_data(pool.clone())
                 .app_data(keys.clone())
                 .app_data(openapi.clone())
                 .app_data(allowed.clone())
                 .app_data(hub.clone())
+                .app_data(rates.clone())
+                .app_data(limits.clone())
+                .app_data(client_path.clone())
                 .configure(routes::extractor_configs)
                 .into_utoipa_app()
-                .service(routes::api_scope())
+                .service(routes::api_scope().wrap(SecurityHeaders::api()))
                 .split_for_parts();
             // The client's files go out compressed (the wasm shrinks to about a
             // third): precompressed where the build made siblings, else on the fly.
             // Not the API, since a compressing encoder would hold back SSE frames.
             app.service(
                 web::scope("")
+                    .wrap(SecurityHeaders::web_client())
                     .wrap(middleware::Compress::default())
                     .configure(|config| web_client.configure(config)),
             )
@@ -126,6 +130,52 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Start-up work on the migrated database: the token signing key (the configured
+/// one, or the one kept in the database), and skeletons for nicknames from before
+/// they were kept.
+async fn prepare(pool: &db::Db, config: &Config) -> anyhow::Result<String> {
+    let secret = match &config.token_secret {
+        Some(secret) => secret.expose().to_owned(),
+        None => {
+            let pool = pool.clone();
+            actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<String> {
+                let mut conn = pool.get()?;
+                Ok(pool.write_blocking(&mut conn, |conn| {
+                    db::settings::get_or_init(conn, "token_signing_key", random_secret)
+                })?)
+            })
+            .await
+            .context("token key task failed")??
+        }
+    };
+    let filling = pool.clone();
+    actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut conn = filling.get()?;
+        let filled = filling.write_blocking(&mut conn, db::users::fill_skeletons)?;
+        if filled > 0 {
+            tracing::info!(
+                filled,
+                "noted the confusable skeletons of earlier nicknames"
+            );
+        }
+        Ok(())
+    })
+    .await
+    .context("nickname skeleton task failed")??;
+    Ok(secret)
+}
+
+/// Forgets idle rate-limit buckets now and then, for as long as the process lives.
+fn forget_idle_callers(rates: Arc<RateLimits>) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(RateLimits::FORGET_EVERY);
+        loop {
+            ticks.tick().await;
+            rates.forget_idle();
+        }
+    });
 }
 
 /// Every open event stream is a socket: raise the soft open-file limit to the hard

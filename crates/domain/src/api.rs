@@ -7,9 +7,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ConversationId, MessageId, UserId};
+use crate::ids::{ConversationId, MessageId, SessionId, UserId};
 use crate::values::{
     ClientId, ConversationTitle, FieldError, ForField, MessageBody, Nickname, Password,
+    ValidationError,
 };
 
 /// `GET /api/health`.
@@ -132,8 +133,21 @@ pub struct CreateConversationRequest {
 }
 
 impl CreateConversationRequest {
+    /// The most people one request may name (a conversation may grow beyond it, one
+    /// added member at a time, up to the server's `--max-members`).
+    pub const MAX_MEMBER_IDS: usize = 100;
+
     pub fn validate(&self) -> Result<ConversationTitle, FieldError> {
-        ConversationTitle::parse(&self.title).for_field("title")
+        let title = ConversationTitle::parse(&self.title).for_field("title")?;
+        if self.member_ids.len() > Self::MAX_MEMBER_IDS {
+            return Err(FieldError::new(
+                "member_ids",
+                ValidationError::TooManyMembers {
+                    max: Self::MAX_MEMBER_IDS,
+                },
+            ));
+        }
+        Ok(title)
     }
 }
 
@@ -182,11 +196,48 @@ pub struct MessagePreview {
     pub created_at: DateTime<Utc>,
 }
 
+/// One of my sign-ins, as `GET /api/sessions` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub created_at: DateTime<Utc>,
+    /// When a request last used it (noted every few minutes, not at every request).
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The browser or tool that signed in, as it named itself.
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the request that asked.
+    pub current: bool,
+}
+
 /// `GET /api/users?q=`: people whose nickname starts with `q`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
 pub struct UserSearchQuery {
+    /// The start of a nickname: at least [`Self::MIN_CHARS`] characters.
+    #[cfg_attr(feature = "openapi", param(min_length = 2), schema(min_length = 2))]
     pub q: String,
+}
+
+impl UserSearchQuery {
+    /// The shortest prefix searched for: one letter would list everyone, a page at a
+    /// time, to anyone who asks.
+    pub const MIN_CHARS: usize = 2;
+
+    /// The prefix, or which rule it breaks.
+    pub fn validate(&self) -> Result<&str, FieldError> {
+        let q = self.q.as_str();
+        if q.chars().count() < Self::MIN_CHARS {
+            return Err(FieldError::new(
+                "q",
+                ValidationError::TooShort {
+                    min: Self::MIN_CHARS,
+                },
+            ));
+        }
+        Ok(q)
+    }
 }
 
 /// All reactions with one emoji on one message.
@@ -248,8 +299,18 @@ impl SendMessageRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
 pub struct HistoryQuery {
     /// Messages older than this one (the page just above it).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::schema::cursor),
+        param(schema_with = crate::schema::cursor)
+    )]
     pub before: Option<MessageId>,
-    /// Messages newer than this one (the page just below it).
+    /// Messages newer than this one (the page just below it); 0 for the oldest.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::schema::cursor),
+        param(schema_with = crate::schema::cursor)
+    )]
     pub after: Option<MessageId>,
     #[cfg_attr(
         feature = "openapi",
@@ -284,7 +345,6 @@ pub struct MarkSeenRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::ValidationError;
 
     #[test]
     fn register_validation_names_the_field() {

@@ -29,8 +29,11 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// A value was read but is not acceptable; `field` names it.
     InvalidValue,
-    /// Too many attempts; try again later.
+    /// Too many attempts; try again after `Retry-After` seconds.
     RateLimited,
+    /// This session (or person) already has the most event streams open that a node
+    /// allows; close one first.
+    TooManyStreams,
     /// The server cannot reach its database right now.
     Unavailable,
     /// Something failed on the server; details are in its log, not here.
@@ -49,7 +52,7 @@ impl ErrorCode {
             Self::NicknameTaken | Self::ConversationClosed | Self::OwnerMustTransfer => 409,
             Self::PayloadTooLarge => 413,
             Self::InvalidValue => 422,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::TooManyStreams => 429,
             Self::Unavailable => 503,
             Self::Internal => 500,
         }

@@ -96,6 +96,14 @@ impl EventKind {
         !matches!(self, Self::Ready | Self::Resync)
     }
 
+    /// Whether an event of this kind changes who may see a conversation.
+    pub fn changes_membership(self) -> bool {
+        matches!(
+            self,
+            Self::AddedToConversation | Self::MemberAdded | Self::MemberRemoved
+        )
+    }
+
     /// The kind named `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Self> {
         name.parse().ok()

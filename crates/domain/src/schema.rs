@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{Ref, RefOr};
 
-use crate::api::HistoryQuery;
+use crate::api::{CreateConversationRequest, HistoryQuery};
 use crate::values::{
     BIDI_CONTROLS, ClientId, ConversationTitle, DEFAULT_IGNORABLE, MessageBody, Nickname, Password,
 };
@@ -131,9 +131,10 @@ pub fn member_ids() -> impl Into<RefOr<Schema>> {
     ArrayBuilder::new()
         .items(Ref::from_schema_name("UserId"))
         .min_items(Some(1))
+        .max_items(Some(CreateConversationRequest::MAX_MEMBER_IDS))
         .description(Some(
-            "The other members (at least one); the creator is added as owner. Duplicates \
-             are ignored.",
+            "The other members (at least one, at most 100); the creator is added as \
+             owner. Duplicates are ignored.",
         ))
 }
 
@@ -148,6 +149,15 @@ pub fn history_limit() -> impl Into<RefOr<Schema>> {
             "Messages in the page (default {})",
             HistoryQuery::DEFAULT_LIMIT
         )))
+}
+
+/// A paging cursor in [`HistoryQuery`]: a message id, or 0 for "before everything".
+pub fn cursor() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0))
+        .description(Some("A message id (0: from the very start)"))
 }
 
 /// An id: a positive integer.

@@ -32,6 +32,12 @@ pub enum ValidationError {
     NotUtf8,
     #[error("must name at least {min} other person")]
     TooFewMembers { min: usize },
+    #[error("must name at most {max} people")]
+    TooManyMembers { max: usize },
+    #[error("cannot be added: the conversation already has {max} members, the most allowed")]
+    ConversationFull { max: usize },
+    #[error("must be a message id, or 0")]
+    NotAnId,
     #[error("names someone who is not registered ({0})")]
     UnknownUser(i64),
     #[error("must be between 1 and {max}")]

@@ -40,7 +40,7 @@ async fn bench(args: &[&str]) -> String {
 
 #[tokio::test]
 async fn the_latency_scenario_runs() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
     let out = bench(&[
         "latency",
         "--node",
@@ -60,7 +60,7 @@ async fn the_latency_scenario_runs() {
 
 #[tokio::test]
 async fn the_send_scenario_runs() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
     let out = bench(&[
         "send",
         "--node",
@@ -89,7 +89,7 @@ async fn the_web_scenario_runs() {
     );
     let app = TestApp::spawn_with(SpawnOptions {
         web_dir: Some(dist),
-        ..SpawnOptions::default()
+        ..SpawnOptions::for_bench()
     })
     .await;
     let out = bench(&[
@@ -109,7 +109,7 @@ async fn the_web_scenario_runs() {
 
 #[tokio::test]
 async fn the_streams_scenario_runs() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
     let pid = app.pid().expect("natter runs").to_string();
     let out = bench(&[
         "streams",
@@ -135,7 +135,7 @@ async fn the_streams_scenario_runs() {
 
 #[tokio::test]
 async fn the_storm_scenario_runs() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
     let out = bench(&[
         "storm",
         "--node",
@@ -164,7 +164,7 @@ async fn the_storm_scenario_runs() {
 #[ignore = "PostgreSQL only"]
 async fn the_history_scenario_runs() {
     require_postgres("the history scenario seeds PostgreSQL");
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
     let out = bench(&[
         "history",
         "--node",
@@ -189,8 +189,8 @@ async fn the_history_scenario_runs() {
 #[ignore = "PostgreSQL only"]
 async fn the_latency_scenario_runs_across_two_nodes() {
     require_postgres("two nodes share one PostgreSQL");
-    let a = TestApp::spawn().await;
-    let b = a.spawn_node().await;
+    let a = TestApp::spawn_with(SpawnOptions::for_bench()).await;
+    let b = a.spawn_node_with(SpawnOptions::for_bench()).await;
     let out = bench(&[
         "latency",
         "--node",

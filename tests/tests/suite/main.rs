@@ -9,6 +9,7 @@ mod bench;
 mod browser;
 mod copy;
 mod events;
+mod hostile;
 mod migrations;
 mod openapi;
 mod outage;

@@ -10,6 +10,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use natter_domain::{ErrorCode, SessionId, UserId};
 
+use crate::client::ClientPath;
 use crate::db::{self, Db};
 use crate::error::ApiError;
 
@@ -33,6 +34,7 @@ pub struct CurrentUser {
     pub id: UserId,
     pub nickname: String,
     pub session_id: SessionId,
+    pub session_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl FromRequest for CurrentUser {
@@ -58,10 +60,26 @@ impl FromRequest for CurrentUser {
             })
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
+            let (user, times) = user;
+            let session = claims.session_id;
+            let stale = times
+                .last_used_at
+                .is_none_or(|at| at < db::clock::now() - db::users::LAST_USED_EVERY);
+            if stale {
+                // Best effort: a session's list shows it in use, give or take minutes.
+                let noted = db::write(&db, move |conn| {
+                    Ok(db::users::touch_session(conn, session)?)
+                })
+                .await;
+                if let Err(error) = noted {
+                    tracing::warn!(%error, "could not note a session's use");
+                }
+            }
             Ok(Self {
                 id: UserId(user.id),
                 nickname: user.nickname,
-                session_id: claims.session_id,
+                session_id: session,
+                session_expires_at: db::clock::utc(times.expires_at),
             })
         })
     }
@@ -118,7 +136,8 @@ fn credentials(request: &HttpRequest) -> Result<String, ApiError> {
     Err(ApiError::unauthenticated())
 }
 
-/// The session cookie carrying `token`, marked Secure when the request came over HTTPS.
+/// The session cookie carrying `token`, marked Secure when the client reached us over
+/// HTTPS (as `--public-url` or a trusted proxy says: see [`crate::client`]).
 pub fn session_cookie(
     request: &HttpRequest,
     token: &str,
@@ -128,7 +147,11 @@ pub fn session_cookie(
         .path("/api")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(request.connection_info().scheme() == "https")
+        .secure(
+            request
+                .app_data::<web::Data<ClientPath>>()
+                .is_some_and(|path| path.is_https(request)),
+        )
         .max_age(time::Duration::seconds(max_age.num_seconds()))
         .finish()
 }

@@ -1,7 +1,7 @@
 //! Password hashing with Argon2id at the OWASP minimum (19 MiB, 2 passes, 1 lane).
 
 use std::cell::RefCell;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -83,8 +83,30 @@ pub fn verify(candidate: &str, stored: &str) -> bool {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Why [`off_thread`] could not run its work.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// As many checks are waiting as `--password-queue` allows: answer 503.
+    #[error("the password queue is full")]
+    Full,
+    #[error("the password threads are gone")]
+    Gone,
+}
+
+/// Jobs that may wait for a hashing thread when [`set_queue_limit`] was not called.
+pub const DEFAULT_QUEUE_LIMIT: usize = 64;
+
+static QUEUE_LIMIT: OnceLock<usize> = OnceLock::new();
+
+/// How many jobs may wait for a hashing thread (the first call wins, and only before
+/// the first [`off_thread`]).
+pub fn set_queue_limit(limit: usize) {
+    let _ = QUEUE_LIMIT.set(limit.max(1));
+}
+
 /// Runs `work` (hashing or checking a password) on natter's hashing threads, one per
-/// core, and answers its result.
+/// core, and answers its result; refuses at once when the queue is full, so a burst of
+/// sign-ins costs a bounded wait and bounded memory rather than an ever longer line.
 ///
 /// Each hash works in 19 MiB. Allocated per hash on the general blocking pool, the
 /// freed blocks stayed in the malloc arenas of whichever threads had hashed (100
@@ -93,23 +115,23 @@ type Job = Box<dyn FnOnce() + Send>;
 /// instead of crowding out the database work of the blocking pool.
 pub async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
-    static QUEUE: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| Mutex::new(start_hashers()));
+) -> Result<T, QueueError> {
+    static QUEUE: OnceLock<SyncSender<Job>> = OnceLock::new();
+    let queue =
+        QUEUE.get_or_init(|| start_hashers(*QUEUE_LIMIT.get_or_init(|| DEFAULT_QUEUE_LIMIT)));
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         let _ = reply.send(work());
     });
-    queue
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the password queue is poisoned"))?
-        .send(job)
-        .map_err(|_| anyhow::anyhow!("the password threads are gone"))?;
-    Ok(answer.await?)
+    queue.try_send(job).map_err(|error| match error {
+        TrySendError::Full(_) => QueueError::Full,
+        TrySendError::Disconnected(_) => QueueError::Gone,
+    })?;
+    answer.await.map_err(|_| QueueError::Gone)
 }
 
-fn start_hashers() -> Sender<Job> {
-    let (queue, jobs) = mpsc::channel::<Job>();
+fn start_hashers(limit: usize) -> SyncSender<Job> {
+    let (queue, jobs) = mpsc::sync_channel::<Job>(limit);
     let jobs = Arc::new(Mutex::new(jobs));
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     for n in 0..threads {

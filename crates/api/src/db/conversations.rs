@@ -114,12 +114,14 @@ fn load(conn: &mut DbConnection, id: ConversationId) -> DbResult<Conversation> {
 }
 
 /// Starts a conversation owned by `creator` with the given others. Duplicates and the
-/// creator's own id among `member_ids` are ignored; at least one other person is needed.
+/// creator's own id among `member_ids` are ignored; at least one other person is needed,
+/// and at most `max_members` in all.
 pub fn create(
     conn: &mut DbConnection,
     creator: UserId,
     title: &ConversationTitle,
     member_ids: &[UserId],
+    max_members: usize,
 ) -> DbResult<Conversation> {
     let others: BTreeSet<i64> = member_ids
         .iter()
@@ -130,6 +132,15 @@ pub fn create(
         return Err(
             FieldError::new("member_ids", ValidationError::TooFewMembers { min: 1 }).into(),
         );
+    }
+    if others.len() >= max_members {
+        return Err(FieldError::new(
+            "member_ids",
+            ValidationError::TooManyMembers {
+                max: max_members.saturating_sub(1),
+            },
+        )
+        .into());
     }
     let others: Vec<i64> = others.into_iter().collect();
     conn.transaction(|conn| {
@@ -329,15 +340,33 @@ pub fn close(
     })
 }
 
-/// Adds a person (owner only); adding a member again changes nothing.
+/// Takes the conversation's row lock until the transaction ends (SQLite's one writer
+/// holds the whole database already).
+fn lock(conn: &mut DbConnection, id: ConversationId) -> QueryResult<()> {
+    if let DbConnection::Pg(pg) = conn {
+        chat_conversations::table
+            .find(id.get())
+            .select(chat_conversations::id)
+            .for_update()
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Adds a person (owner only), while the conversation has fewer than `max_members`;
+/// adding a member again changes nothing.
 pub fn add_member(
     conn: &mut DbConnection,
     id: ConversationId,
     caller: UserId,
     new_member: UserId,
+    max_members: usize,
 ) -> DbResult<Conversation> {
     conn.transaction(|conn| {
         require_owner(conn, id, caller)?;
+        // Concurrent adds take turns on the conversation's row, so the count below
+        // cannot be overtaken.
+        lock(conn, id)?;
         let user = users::by_id(conn, new_member)?.ok_or_else(|| {
             FieldError::new("user_id", ValidationError::UnknownUser(new_member.get()))
         })?;
@@ -351,6 +380,13 @@ pub fn add_member(
             .on_conflict_do_nothing()
             .execute(c))?;
         let conversation = load(conn, id)?;
+        if added > 0 && conversation.members.len() > max_members {
+            return Err(FieldError::new(
+                "user_id",
+                ValidationError::ConversationFull { max: max_members },
+            )
+            .into());
+        }
         if added > 0 {
             let member = to_member(
                 &MemberRow {
@@ -361,7 +397,7 @@ pub fn add_member(
                 },
                 &user,
             );
-            events::append(
+            let joined = events::append(
                 conn,
                 id.get(),
                 Some(user.id),
@@ -370,6 +406,10 @@ pub fn add_member(
                     member,
                 },
             )?;
+            // Their streams replay the conversation from here, not from before.
+            diesel::update(chat_conversation_members::table.find((id.get(), user.id)))
+                .set(chat_conversation_members::joined_seq.eq(joined))
+                .execute(conn)?;
             // The newcomer also needs the conversation itself, as their list shows it.
             let summary = list_for(conn, new_member)?
                 .into_iter()

@@ -5,17 +5,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use natter_domain::UserId;
 use natter_domain::event::{Event, EventKind};
 
 use crate::db::models::NewEvent;
 use crate::db::prepared::{Param, PreparedSql};
 use crate::db::{DbConnection, channels, clock};
-use crate::schema::{chat_conversations, chat_events};
+use crate::schema::{chat_conversation_members, chat_conversations, chat_events};
 
 /// Appends `event` to its conversation's log at the next position. The `UPDATE ...
 /// RETURNING` takes the conversation row's lock until commit, so a conversation's
 /// events commit in position order and a reader never sees a gap being filled later.
 /// `subject` names a person the event concerns who may not be a member (any more).
+/// Answers the event's number in its conversation.
 ///
 /// On SQLite the event also gets its stream position here: writers run one at a
 /// time, so positions are taken in commit order and no stamper is needed.
@@ -24,12 +26,13 @@ pub fn append(
     conversation_id: i64,
     subject: Option<i64>,
     event: &Event,
-) -> QueryResult<()> {
+) -> QueryResult<i64> {
     let seq: i64 = diesel::update(chat_conversations::table.find(conversation_id))
         .set(chat_conversations::last_event_seq.eq(chat_conversations::last_event_seq + 1))
         .returning(chat_conversations::last_event_seq)
         .get_result(conn)?;
-    append_numbered(conn, conversation_id, seq, subject, event)
+    append_numbered(conn, conversation_id, seq, subject, event)?;
+    Ok(seq)
 }
 
 /// Like [`append`], for a caller that already took `seq`, the conversation's next
@@ -246,6 +249,119 @@ pub fn after(conn: &mut DbConnection, position: i64, limit: i64) -> QueryResult<
         .limit(limit)
         .select(StampedEvent::as_select())
         .load(conn)
+}
+
+/// What a new stream starts from: the conversations its person is in and the log's
+/// head and oldest position, all from one snapshot, so that every membership change
+/// at or below `head` is in `conversations` and none above it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub conversations: Vec<i64>,
+    pub head: i64,
+    pub oldest: Option<i64>,
+}
+
+pub fn snapshot(conn: &mut DbConnection, user: UserId) -> QueryResult<Snapshot> {
+    conn.transaction(|conn| {
+        // PostgreSQL's default gives each statement its own snapshot; SQLite's read
+        // transaction is one snapshot already.
+        if let DbConnection::Pg(pg) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(pg)?;
+        }
+        Ok(Snapshot {
+            conversations: chat_conversation_members::table
+                .filter(chat_conversation_members::user_id.eq(user.get()))
+                .select(chat_conversation_members::conversation_id)
+                .load(conn)?,
+            head: head(conn)?,
+            oldest: oldest(conn)?,
+        })
+    })
+}
+
+/// The events after `position` that `user` may see, in position order, at most
+/// `limit`: those of their conversations from when they joined (a newcomer sees
+/// nothing from before), and those about them in conversations they have left (their
+/// removal). Each conversation is read through its (conversation, position) index, so
+/// the cost follows what the person may see, not the size of the log.
+pub fn visible_after(
+    conn: &mut DbConnection,
+    user: UserId,
+    position: i64,
+    limit: i64,
+) -> QueryResult<Vec<StampedEvent>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        position: i64,
+        #[diesel(sql_type = BigInt)]
+        conversation_id: i64,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        subject_user_id: Option<i64>,
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = Text)]
+        payload: String,
+    }
+    // Per conversation, from the later of the cursor and the event that added them
+    // (`joined_seq`, 0 for a founding member). PostgreSQL reads at most `limit` per
+    // conversation (LATERAL); SQLite, one node, sorts what the person may see.
+    const PG: &str = "\
+        SELECT position, conversation_id, subject_user_id, kind, payload FROM ( \
+          SELECT e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload \
+            FROM chat_conversation_members m \
+            CROSS JOIN LATERAL ( \
+              SELECT * FROM chat_events e \
+               WHERE e.conversation_id = m.conversation_id AND e.seq >= m.joined_seq \
+                 AND e.position > GREATEST($2, (SELECT j.position FROM chat_events j \
+                       WHERE j.conversation_id = m.conversation_id AND j.seq = m.joined_seq)) \
+               ORDER BY e.position LIMIT $3) e \
+           WHERE m.user_id = $1 \
+          UNION ALL \
+          SELECT * FROM ( \
+            SELECT e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload \
+              FROM chat_events e \
+             WHERE e.subject_user_id = $1 AND e.position > $2 \
+               AND NOT EXISTS (SELECT 1 FROM chat_conversation_members m \
+                                WHERE m.conversation_id = e.conversation_id AND m.user_id = $1) \
+             ORDER BY e.position LIMIT $3) AS left_behind \
+        ) AS visible ORDER BY position LIMIT $3";
+    const SQLITE: &str = "\
+        SELECT position, conversation_id, subject_user_id, kind, payload FROM ( \
+          SELECT e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload \
+            FROM chat_conversation_members m \
+            JOIN chat_events e ON e.conversation_id = m.conversation_id \
+             AND e.seq >= m.joined_seq \
+             AND e.position > max(?2, coalesce((SELECT j.position FROM chat_events j \
+                   WHERE j.conversation_id = m.conversation_id AND j.seq = m.joined_seq), 0)) \
+           WHERE m.user_id = ?1 \
+          UNION ALL \
+          SELECT e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload \
+            FROM chat_events e \
+           WHERE e.subject_user_id = ?1 AND e.position > ?2 \
+             AND NOT EXISTS (SELECT 1 FROM chat_conversation_members m \
+                              WHERE m.conversation_id = e.conversation_id AND m.user_id = ?1) \
+        ) ORDER BY position LIMIT ?3";
+    let sql = match conn {
+        DbConnection::Pg(_) => PG,
+        DbConnection::Sqlite(_) => SQLITE,
+    };
+    let rows: Vec<Row> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(user.get())
+        .bind::<BigInt, _>(position)
+        .bind::<BigInt, _>(limit)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| StampedEvent {
+            position: row.position,
+            conversation_id: row.conversation_id,
+            subject_user_id: row.subject_user_id,
+            kind: row.kind,
+            payload: row.payload,
+        })
+        .collect())
 }
 
 /// The newest stamped position (0 when there is none).

@@ -23,6 +23,7 @@ pub mod pool;
 pub mod prepared;
 pub mod settings;
 pub mod sqlite;
+pub mod throttle;
 pub mod users;
 
 pub use error::{DbError, DbResult, Refusal};

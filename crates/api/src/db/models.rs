@@ -21,6 +21,7 @@ pub struct UserRow {
 pub struct NewUser<'a> {
     pub nickname: &'a str,
     pub nickname_key: &'a str,
+    pub nickname_skeleton: &'a str,
     pub password_hash: &'a str,
 }
 
@@ -31,14 +32,18 @@ pub struct SessionRow {
     pub user_id: i64,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Insertable)]
 #[diesel(table_name = auth_sessions)]
-pub struct NewSession {
+pub struct NewSession<'a> {
     pub user_id: i64,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+    pub user_agent: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

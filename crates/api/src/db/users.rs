@@ -1,4 +1,4 @@
-//! People, their sessions, and failed-login counting.
+//! People and their sessions.
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
@@ -8,7 +8,7 @@ use natter_domain::{Nickname, SessionId, UserId};
 use crate::db::clock::{self, database_now};
 use crate::db::models::{NewSession, NewUser, SessionRow, UserRow};
 use crate::db::{DbConnection, channels, per_backend};
-use crate::schema::{auth_login_failures, auth_sessions, auth_users};
+use crate::schema::{auth_sessions, auth_users};
 
 pub fn to_user(row: &UserRow) -> User {
     User {
@@ -17,7 +17,14 @@ pub fn to_user(row: &UserRow) -> User {
     }
 }
 
-/// `Ok(None)` when the nickname (in any letter case or width) is taken.
+/// The confusable skeleton (Unicode TS #39) of a nickname key: nicknames that look
+/// alike ("аlice" with a Cyrillic "а", "rn" and "m") share one.
+pub fn skeleton(nickname_key: &str) -> String {
+    unicode_security::skeleton(nickname_key).collect()
+}
+
+/// `Ok(None)` when the nickname (in any letter case or width), or one that looks
+/// like it, is taken.
 #[tracing::instrument(skip_all)]
 pub fn create(
     conn: &mut DbConnection,
@@ -25,9 +32,11 @@ pub fn create(
     password_hash: &str,
 ) -> QueryResult<Option<UserRow>> {
     let key = nickname.canonical();
+    let skeleton = skeleton(&key);
     let new = NewUser {
         nickname: nickname.as_str(),
         nickname_key: &key,
+        nickname_skeleton: &skeleton,
         password_hash,
     };
     let inserted = per_backend!(conn, c => diesel::insert_into(auth_users::table)
@@ -64,7 +73,12 @@ pub fn search(conn: &mut DbConnection, prefix_key: &str, limit: i64) -> QueryRes
         .replace('%', "\\%")
         .replace('_', "\\_");
     auth_users::table
-        .filter(auth_users::nickname_key.like(format!("{escaped}%")))
+        // SQLite's LIKE has no escape character unless told; PostgreSQL's is `\`.
+        .filter(
+            auth_users::nickname_key
+                .like(format!("{escaped}%"))
+                .escape('\\'),
+        )
         .order((auth_users::nickname_key, auth_users::id))
         .limit(limit)
         .select(UserRow::as_select())
@@ -83,12 +97,15 @@ pub fn start_session(
     conn: &mut DbConnection,
     user_id: i64,
     lifetime: chrono::Duration,
+    user_agent: Option<&str>,
 ) -> QueryResult<SessionRow> {
     let created_at = clock::now();
     let new = NewSession {
         user_id,
         created_at,
         expires_at: created_at + lifetime,
+        last_used_at: created_at,
+        user_agent,
     };
     per_backend!(conn, c => diesel::insert_into(auth_sessions::table)
         .values(&new)
@@ -96,20 +113,28 @@ pub fn start_session(
         .get_result(c))
 }
 
-/// `user`, if `session` is theirs and neither revoked nor expired by the database's
-/// clock (as a send checks it: see `messages::send`).
+/// When a session expires, and when a request last used it.
+#[derive(Debug, Clone, Copy, Queryable, Selectable)]
+#[diesel(table_name = auth_sessions)]
+pub struct SessionTimes {
+    pub expires_at: chrono::NaiveDateTime,
+    pub last_used_at: Option<chrono::NaiveDateTime>,
+}
+
+/// `user` and when `session` expires, if the session is theirs and neither revoked
+/// nor expired by the database's clock (as a send checks it: see `messages::send`).
 pub fn session_user(
     conn: &mut DbConnection,
     session: SessionId,
     user: UserId,
-) -> QueryResult<Option<UserRow>> {
+) -> QueryResult<Option<(UserRow, SessionTimes)>> {
     per_backend!(conn, c => auth_sessions::table
         .inner_join(auth_users::table)
         .filter(auth_sessions::id.eq(session.get()))
         .filter(auth_sessions::user_id.eq(user.get()))
         .filter(auth_sessions::revoked_at.is_null())
         .filter(auth_sessions::expires_at.gt(database_now(c)))
-        .select(UserRow::as_select())
+        .select((UserRow::as_select(), SessionTimes::as_select()))
         .first(c)
         .optional())
 }
@@ -133,26 +158,108 @@ pub fn announce_revoked(conn: &mut DbConnection, session: SessionId) -> QueryRes
     Ok(())
 }
 
-/// Failed logins for a nickname key within the window.
-pub fn recent_failures(
+/// Of `sessions`, those that have ended: revoked, expired or gone.
+pub fn ended_sessions(conn: &mut DbConnection, sessions: &[i64]) -> QueryResult<Vec<i64>> {
+    let live: Vec<i64> = per_backend!(conn, c => auth_sessions::table
+        .filter(auth_sessions::id.eq_any(sessions))
+        .filter(auth_sessions::revoked_at.is_null())
+        .filter(auth_sessions::expires_at.gt(database_now(c)))
+        .select(auth_sessions::id)
+        .load(c))?;
+    Ok(sessions
+        .iter()
+        .copied()
+        .filter(|session| !live.contains(session))
+        .collect())
+}
+
+/// Deletes revoked and expired sessions (their tokens are refused either way);
+/// answers how many.
+pub fn prune_sessions(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::delete(
+        auth_sessions::table.filter(
+            auth_sessions::revoked_at
+                .is_not_null()
+                .or(auth_sessions::expires_at.lt(clock::now())),
+        ),
+    )
+    .execute(conn)
+}
+
+/// Gives a skeleton to every person registered before skeletons were kept. Of
+/// nicknames that look alike, the first registered keeps it; the others are left
+/// without (they stay usable) and logged.
+pub fn fill_skeletons(conn: &mut DbConnection) -> QueryResult<usize> {
+    let missing: Vec<(i64, String, String)> = auth_users::table
+        .filter(auth_users::nickname_skeleton.is_null())
+        .order(auth_users::id)
+        .select((
+            auth_users::id,
+            auth_users::nickname,
+            auth_users::nickname_key,
+        ))
+        .load(conn)?;
+    let mut filled = 0;
+    for (id, nickname, key) in missing {
+        let updated = diesel::update(auth_users::table.find(id))
+            .set(auth_users::nickname_skeleton.eq(skeleton(&key)))
+            .execute(conn);
+        match updated {
+            Ok(n) => filled += n,
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                tracing::warn!(user_id = id, %nickname, "this nickname looks like another's; left as it is");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(filled)
+}
+
+/// `user`'s sessions that are neither revoked nor expired, newest first.
+pub fn sessions_of(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<SessionRow>> {
+    per_backend!(conn, c => auth_sessions::table
+        .filter(auth_sessions::user_id.eq(user.get()))
+        .filter(auth_sessions::revoked_at.is_null())
+        .filter(auth_sessions::expires_at.gt(database_now(c)))
+        .order(auth_sessions::id.desc())
+        .select(SessionRow::as_select())
+        .load(c))
+}
+
+/// Revokes `user`'s live sessions, or just `only` among them; answers those revoked.
+pub fn revoke_sessions(
     conn: &mut DbConnection,
-    key: &str,
-    window: chrono::Duration,
-) -> QueryResult<i64> {
-    auth_login_failures::table
-        .filter(auth_login_failures::nickname_key.eq(key))
-        .filter(auth_login_failures::failed_at.gt(clock::now() - window))
-        .count()
-        .get_result(conn)
+    user: UserId,
+    only: Option<SessionId>,
+) -> QueryResult<Vec<i64>> {
+    per_backend!(conn, c => {
+        let mut query = diesel::update(auth_sessions::table)
+            .filter(auth_sessions::user_id.eq(user.get()))
+            .filter(auth_sessions::revoked_at.is_null())
+            .into_boxed();
+        if let Some(session) = only {
+            query = query.filter(auth_sessions::id.eq(session.get()));
+        }
+        query
+            .set(auth_sessions::revoked_at.eq(clock::now()))
+            .returning(auth_sessions::id)
+            .get_results(c)
+    })
 }
 
-pub fn record_failure(conn: &mut DbConnection, key: &str) -> QueryResult<usize> {
-    diesel::insert_into(auth_login_failures::table)
-        .values(auth_login_failures::nickname_key.eq(key))
-        .execute(conn)
-}
+/// How stale `last_used_at` may grow before a request writes it again: one write per
+/// session every few minutes, not one per request.
+pub const LAST_USED_EVERY: chrono::Duration = chrono::Duration::minutes(5);
 
-pub fn clear_failures(conn: &mut DbConnection, key: &str) -> QueryResult<usize> {
-    diesel::delete(auth_login_failures::table.filter(auth_login_failures::nickname_key.eq(key)))
+/// Notes that `session` was used now, if it was last noted long enough ago.
+pub fn touch_session(conn: &mut DbConnection, session: SessionId) -> QueryResult<usize> {
+    let now = clock::now();
+    diesel::update(auth_sessions::table.find(session.get()))
+        .filter(
+            auth_sessions::last_used_at
+                .is_null()
+                .or(auth_sessions::last_used_at.lt(now - LAST_USED_EVERY)),
+        )
+        .set(auth_sessions::last_used_at.eq(now))
         .execute(conn)
 }

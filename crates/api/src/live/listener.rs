@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use super::Hub;
 use crate::db::events::{self, WROTE_EVENTS};
-use crate::db::{Db, DbConnection, channels};
+use crate::db::{Db, DbConnection, channels, throttle, users};
 
 /// How often the listener looks for notifications. diesel reads them without a
 /// blocking wait (PQconsumeInput, no round trip), so this is the wake-up latency.
@@ -85,6 +85,14 @@ impl<'a> Listener<'a> {
             own_pid = Some(backend.pid);
         }
         hub.start_at(events::head(&mut conn)?);
+        // Revocations announced while this node was not listening were not heard:
+        // end the streams of every session that ended meanwhile.
+        let open = hub.session_ids();
+        if !open.is_empty() {
+            for session in users::ended_sessions(&mut conn, &open)? {
+                hub.revoke_session(session);
+            }
+        }
         let now = Instant::now();
         Ok(Self {
             db,
@@ -216,6 +224,16 @@ impl<'a> Listener<'a> {
             .write_blocking(&mut self.conn, |conn| events::prune(conn, retention))?;
         if pruned > 0 {
             tracing::info!(pruned, "pruned events past retention");
+        }
+        let (sessions, throttled) = self.db.write_blocking(&mut self.conn, |conn| {
+            Ok::<_, diesel::result::Error>((users::prune_sessions(conn)?, throttle::prune(conn)?))
+        })?;
+        if sessions + throttled > 0 {
+            tracing::info!(
+                sessions,
+                throttled,
+                "pruned ended sessions and sign-in throttles"
+            );
         }
         self.next_prune = now + self.prune_every;
         Ok(())

@@ -6,12 +6,12 @@
 //! other nodes ask it to stamp when they have written; on SQLite (one node) events
 //! are stamped as they are written and the node's own commits wake it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use natter_domain::event::{Event, EventKind};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
 
 use crate::db::events::StampedEvent;
 
@@ -83,30 +83,108 @@ struct Subscriber {
     sender: mpsc::Sender<Arc<StampedEvent>>,
 }
 
-/// The streams open on this node.
+/// How many event streams may be open on one node at once, per session and per person.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamCaps {
+    pub per_session: usize,
+    pub per_user: usize,
+}
+
+impl Default for StreamCaps {
+    fn default() -> Self {
+        Self {
+            per_session: 8,
+            per_user: 32,
+        }
+    }
+}
+
+/// The streams open on this node, and how many each session and person holds.
 #[derive(Default)]
+struct Streams {
+    subscribers: HashMap<u64, Subscriber>,
+    per_session: HashMap<i64, usize>,
+    per_user: HashMap<i64, usize>,
+    /// The latest membership events dispatched, so that a stream whose snapshot is
+    /// older than the hub can be brought up to it (see [`Hub::subscribe`]).
+    memberships: VecDeque<Arc<StampedEvent>>,
+    /// Every membership event at or below this position has left `memberships`.
+    memberships_forgotten_to: i64,
+}
+
+/// Membership events the hub remembers: many more than can be dispatched between a
+/// stream's snapshot and its subscription.
+const REMEMBERED_MEMBERSHIPS: usize = 4096;
+
+/// Why a stream could not subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A [`StreamCaps`] cap is reached.
+    TooManyStreams,
+    /// The stream's snapshot is older than the memberships the hub remembers: take a
+    /// new one.
+    StaleSnapshot,
+}
+
+/// Counts one down, forgetting a key that reaches zero.
+fn release(counts: &mut HashMap<i64, usize>, key: i64) {
+    if let Some(count) = counts.get_mut(&key) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(&key);
+        }
+    }
+}
+
+/// Replays that may read the log at once on one node; the others wait their turn
+/// without holding a database connection.
+pub const REPLAYS_AT_ONCE: usize = 4;
+
+/// The streams open on this node.
 pub struct Hub {
-    subscribers: Mutex<HashMap<u64, Subscriber>>,
+    streams: Mutex<Streams>,
+    caps: StreamCaps,
+    replays: Semaphore,
     next_id: AtomicI64,
     /// The highest position dispatched on this node.
     delivered: AtomicI64,
 }
 
-/// Removes its stream from the hub when dropped.
+/// Removes its stream from the hub, and from its session's and person's counts, when
+/// dropped: the count follows the stream's life, even when the hub closed it first.
 pub struct Subscription {
     hub: Arc<Hub>,
     id: u64,
+    session_id: i64,
+    user_id: i64,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Ok(mut subscribers) = self.hub.subscribers.lock() {
-            subscribers.remove(&self.id);
+        if let Ok(mut streams) = self.hub.streams.lock() {
+            streams.subscribers.remove(&self.id);
+            release(&mut streams.per_session, self.session_id);
+            release(&mut streams.per_user, self.user_id);
         }
     }
 }
 
 impl Hub {
+    pub fn new(caps: StreamCaps) -> Self {
+        Self {
+            streams: Mutex::default(),
+            caps,
+            replays: Semaphore::new(REPLAYS_AT_ONCE),
+            next_id: AtomicI64::default(),
+            delivered: AtomicI64::default(),
+        }
+    }
+
+    /// A turn to read the log for a replay: one of [`REPLAYS_AT_ONCE`].
+    pub async fn replay_turn(&self) -> Option<SemaphorePermit<'_>> {
+        self.replays.acquire().await.ok()
+    }
+
     pub fn delivered(&self) -> i64 {
         self.delivered.load(Ordering::Acquire)
     }
@@ -119,43 +197,87 @@ impl Hub {
             .compare_exchange(0, head, Ordering::AcqRel, Ordering::Acquire);
     }
 
+    /// Whether `session` (of `user`) may open another stream now: a cheap check
+    /// before the work of opening one; [`Self::subscribe`] decides.
+    pub fn has_room(&self, session_id: i64, user_id: i64) -> bool {
+        self.streams
+            .lock()
+            .is_ok_and(|streams| self.room(&streams, session_id, user_id))
+    }
+
+    fn room(&self, streams: &Streams, session_id: i64, user_id: i64) -> bool {
+        streams.per_session.get(&session_id).copied().unwrap_or(0) < self.caps.per_session
+            && streams.per_user.get(&user_id).copied().unwrap_or(0) < self.caps.per_user
+    }
+
+    /// Opens a stream for `session` that gets what `visibility` admits, unless that
+    /// session or its person already has as many as the caps allow.
+    ///
+    /// `visibility` is as of position `as_of` (the head of the same database snapshot
+    /// its memberships were read in). Events this hub dispatched after `as_of`, before
+    /// this call, changed no subscriber's view of this stream: their membership changes
+    /// are applied here, under the same lock as dispatching, so that a `member_removed`
+    /// (or `member_added`) cannot fall between the snapshot and the subscription.
     pub fn subscribe(
         self: &Arc<Self>,
         session_id: i64,
-        visibility: Visibility,
-    ) -> (Subscription, mpsc::Receiver<Arc<StampedEvent>>) {
+        mut visibility: Visibility,
+        as_of: i64,
+    ) -> Result<(Subscription, mpsc::Receiver<Arc<StampedEvent>>), Refused> {
+        let user_id = visibility.user_id;
+        let mut streams = self.streams.lock().map_err(|_| Refused::TooManyStreams)?;
+        if !self.room(&streams, session_id, user_id) {
+            return Err(Refused::TooManyStreams);
+        }
+        if as_of < streams.memberships_forgotten_to {
+            return Err(Refused::StaleSnapshot);
+        }
+        for event in streams.memberships.iter().filter(|e| e.position > as_of) {
+            visibility.admit(event, event.kind());
+        }
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let id = u64::try_from(self.next_id.fetch_add(1, Ordering::Relaxed)).unwrap_or_default();
-        if let Ok(mut subscribers) = self.subscribers.lock() {
-            subscribers.insert(
-                id,
-                Subscriber {
-                    session_id,
-                    visibility,
-                    sender,
-                },
-            );
-        }
-        (
+        streams.subscribers.insert(
+            id,
+            Subscriber {
+                session_id,
+                visibility,
+                sender,
+            },
+        );
+        *streams.per_session.entry(session_id).or_default() += 1;
+        *streams.per_user.entry(user_id).or_default() += 1;
+        Ok((
             Subscription {
                 hub: self.clone(),
                 id,
+                session_id,
+                user_id,
             },
             receiver,
-        )
+        ))
     }
 
     /// Hands `batch` (in position order) to every stream that may see each event.
     /// A stream whose buffer is full is closed; it resumes from its cursor.
     pub(crate) fn dispatch(&self, batch: Vec<StampedEvent>) {
-        let Ok(mut subscribers) = self.subscribers.lock() else {
+        let Ok(mut streams) = self.streams.lock() else {
             return;
         };
+        let streams = &mut *streams;
         for event in batch {
             let position = event.position;
             let kind = event.kind();
             let event = Arc::new(event);
-            subscribers.retain(|_, subscriber| {
+            if kind.is_some_and(EventKind::changes_membership) {
+                if streams.memberships.len() == REMEMBERED_MEMBERSHIPS
+                    && let Some(forgotten) = streams.memberships.pop_front()
+                {
+                    streams.memberships_forgotten_to = forgotten.position;
+                }
+                streams.memberships.push_back(event.clone());
+            }
+            streams.subscribers.retain(|_, subscriber| {
                 if !subscriber.visibility.admit(&event, kind) {
                     return true;
                 }
@@ -172,10 +294,20 @@ impl Hub {
         }
     }
 
+    /// The sessions with a stream open on this node.
+    pub fn session_ids(&self) -> Vec<i64> {
+        self.streams
+            .lock()
+            .map(|streams| streams.per_session.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Ends every stream of a revoked session.
     pub fn revoke_session(&self, session_id: i64) {
-        if let Ok(mut subscribers) = self.subscribers.lock() {
-            subscribers.retain(|_, subscriber| subscriber.session_id != session_id);
+        if let Ok(mut streams) = self.streams.lock() {
+            streams
+                .subscribers
+                .retain(|_, subscriber| subscriber.session_id != session_id);
         }
     }
 }

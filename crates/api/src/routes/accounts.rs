@@ -1,35 +1,54 @@
 //! Registering, signing in and out, and finding people.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use chrono::Duration;
-use natter_domain::api::{AuthResponse, LoginRequest, RegisterRequest, User, UserSearchQuery};
+use natter_domain::api::{
+    AuthResponse, LoginRequest, RegisterRequest, SessionInfo, User, UserSearchQuery,
+};
 use natter_domain::{ErrorBody, ErrorCode, Nickname, SessionId, UserId};
 
 use crate::auth::{self, CurrentUser, TokenKeys, password};
+use crate::client;
+use crate::config::Limits;
 use crate::db::clock::utc;
 use crate::db::models::UserRow;
-use crate::db::{self, Db, users};
+use crate::db::{self, Db, throttle, users};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::rate::{Action, RateLimits};
 
-/// How long a login lasts.
-const SESSION_LIFETIME: Duration = Duration::days(30);
-/// Failed logins allowed per nickname within [`LOGIN_WINDOW`] before 429.
-const LOGIN_LIMIT: i64 = 10;
-const LOGIN_WINDOW: Duration = Duration::minutes(15);
 const SEARCH_LIMIT: i64 = 20;
 
 /// Starts a session for `user` and answers with the token, also set as a cookie.
 async fn signed_in(
     request: &HttpRequest,
     db: &Db,
+    lifetime: Duration,
     keys: &TokenKeys,
     user: UserRow,
-    status: actix_web::http::StatusCode,
+    status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user.id;
+    // Kept for the person's list of sessions; cut to what the column holds.
+    let agent: Option<String> = request
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| {
+            agent
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(256)
+                .collect()
+        });
     let session = db::write(db, move |conn| {
-        Ok(users::start_session(conn, user_id, SESSION_LIFETIME)?)
+        Ok(users::start_session(
+            conn,
+            user_id,
+            lifetime,
+            agent.as_deref(),
+        )?)
     })
     .await?;
     let expires_at = utc(session.expires_at);
@@ -40,7 +59,7 @@ async fn signed_in(
         expires_at,
     )?;
     Ok(HttpResponse::build(status)
-        .cookie(auth::session_cookie(request, &token, SESSION_LIFETIME))
+        .cookie(auth::session_cookie(request, &token, lifetime))
         .json(AuthResponse {
             user: users::to_user(&user),
             token,
@@ -55,9 +74,11 @@ async fn signed_in(
     responses(
         (status = 201, description = "Registered and signed in", body = AuthResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 409, description = "Nickname taken (in any letter case)", body = ErrorBody),
+        (status = 409, description = "Nickname taken (in any letter case or width), or one that looks just like it", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 422, description = "Invalid nickname or password", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks waiting; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/users")]
@@ -65,23 +86,28 @@ pub async fn register(
     request: HttpRequest,
     db: web::Data<Db>,
     keys: web::Data<TokenKeys>,
+    rates: web::Data<RateLimits>,
+    limits: web::Data<Limits>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (nickname, password) = body.0.validate()?;
+    rates.check(Action::Register, client::address_of(&request))?;
     let hash = password::off_thread(move || password::hash(&password)).await??;
     let user = db::write(&db, move |conn| Ok(users::create(conn, &nickname, &hash)?))
         .await?
-        .ok_or(ApiError::coded(
-            ErrorCode::NicknameTaken,
-            "this nickname is taken",
-        ))?;
+        .ok_or(ApiError::CodedField {
+            code: ErrorCode::NicknameTaken,
+            message: "this nickname, or one that looks just like it, is taken",
+            field: "nickname",
+        })?;
     tracing::info!(user_id = user.id, "registered");
     signed_in(
         &request,
         &db,
+        limits.session_lifetime,
         &keys,
         user,
-        actix_web::http::StatusCode::CREATED,
+        StatusCode::CREATED,
     )
     .await
 }
@@ -94,7 +120,8 @@ pub async fn register(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong nickname or password", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address, or for this account from it; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks waiting; see Retry-After", body = ErrorBody),
     )
 )]
 #[post("/sessions")]
@@ -102,48 +129,66 @@ pub async fn login(
     request: HttpRequest,
     db: web::Data<Db>,
     keys: web::Data<TokenKeys>,
+    rates: web::Data<RateLimits>,
+    limits: web::Data<Limits>,
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let address = client::address_of(&request);
+    rates.check(Action::SignIn, address)?;
     let LoginRequest { nickname, password } = body.0;
-    // A nickname that could never be registered still counts against its own key
-    // (without NUL, which PostgreSQL's text cannot hold).
-    let key = Nickname::parse(&nickname).map_or_else(
-        |_| nickname.to_lowercase().replace('\0', "\u{fffd}"),
-        |n| n.canonical(),
-    );
-    let lookup_key = key.clone();
-    let (failures, user) = db::read(&db, move |conn| {
-        let failures = users::recent_failures(conn, &lookup_key, LOGIN_WINDOW)?;
-        Ok((failures, users::by_nickname_key(conn, &lookup_key)?))
-    })
-    .await?;
-    if failures >= LOGIN_LIMIT {
-        return Err(ApiError::coded(
-            ErrorCode::RateLimited,
-            "too many failed sign-ins for this nickname; try again in a few minutes",
-        ));
+    // Guesses are counted per (account, address) and per address: someone guessing
+    // from one place cannot lock the owner out from another. A nickname that could
+    // never be registered has no account to count against.
+    let account = Nickname::parse(&nickname).ok().map(|n| n.canonical());
+    let address_key = address.to_string();
+    let account_key = account.as_ref().map(|key| format!("{address_key} {key}"));
+    let counted: Vec<String> = account_key
+        .iter()
+        .cloned()
+        .chain([address_key.clone()])
+        .collect();
+    let attempted = counted.clone();
+    let refused = db::write(&db, move |conn| Ok(throttle::attempt(conn, &attempted)?)).await?;
+    if let Some(wait) = refused {
+        return Err(ApiError::RateLimited {
+            retry_after: wait.to_std().unwrap_or_default(),
+            message: "too many failed sign-ins; try again later",
+        });
     }
+    let user = match account {
+        Some(key) => db::read(&db, move |conn| Ok(users::by_nickname_key(conn, &key)?)).await?,
+        None => None,
+    };
     let stored = user.as_ref().map(|user| user.password_hash.clone());
-    let matches = password::off_thread(move || match stored {
+    let checked = password::off_thread(move || match stored {
         Some(stored) => password::verify(&password, &stored),
         None => {
             password::verify_against_dummy(&password);
             false
         }
     })
-    .await?;
-    match user {
-        Some(user) if matches => {
-            db::write(&db, move |conn| Ok(users::clear_failures(conn, &key)?)).await?;
-            signed_in(&request, &db, &keys, user, actix_web::http::StatusCode::OK).await
+    .await;
+    let matches = match checked {
+        Ok(matches) => matches,
+        Err(error) => {
+            // Never checked: the attempt does not count.
+            db::write(&db, move |conn| Ok(throttle::settle(conn, &counted)?)).await?;
+            return Err(error.into());
         }
-        _ => {
-            db::write(&db, move |conn| Ok(users::record_failure(conn, &key)?)).await?;
-            Err(ApiError::coded(
-                ErrorCode::InvalidCredentials,
-                "wrong nickname or password",
-            ))
+    };
+    match (user, account_key) {
+        (Some(user), Some(account_key)) if matches => {
+            db::write(&db, move |conn| {
+                Ok(throttle::succeeded(conn, &account_key, &[address_key])?)
+            })
+            .await?;
+            let lifetime = limits.session_lifetime;
+            signed_in(&request, &db, lifetime, &keys, user, StatusCode::OK).await
         }
+        _ => Err(ApiError::coded(
+            ErrorCode::InvalidCredentials,
+            "wrong nickname or password",
+        )),
     }
 }
 
@@ -153,6 +198,7 @@ pub async fn login(
     responses(
         (status = 204, description = "Signed out"),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -160,8 +206,10 @@ pub async fn login(
 pub async fn logout(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     hub: web::Data<std::sync::Arc<crate::live::Hub>>,
 ) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::Change, user.id)?;
     let session = user.session_id;
     db::write(&db, move |conn| Ok(users::revoke_session(conn, session)?)).await?;
     // Open streams of this session end at once, on this node and (by NOTIFY) on all.
@@ -170,6 +218,118 @@ pub async fn logout(
     Ok(HttpResponse::NoContent()
         .cookie(auth::expired_session_cookie())
         .finish())
+}
+
+/// My sessions that are still signed in, newest first.
+#[utoipa::path(
+    tag = "accounts",
+    responses(
+        (status = 200, description = "My live sessions", body = Vec<SessionInfo>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/sessions")]
+pub async fn list_sessions(
+    user: CurrentUser,
+    db: web::Data<Db>,
+) -> Result<web::Json<Vec<SessionInfo>>, ApiError> {
+    let owner = user.id;
+    let rows = db::read(&db, move |conn| Ok(users::sessions_of(conn, owner)?)).await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|row| SessionInfo {
+                id: SessionId(row.id),
+                created_at: utc(row.created_at),
+                last_used_at: utc(row.last_used_at.unwrap_or(row.created_at)),
+                expires_at: utc(row.expires_at),
+                user_agent: row.user_agent,
+                current: row.id == user.session_id.get(),
+            })
+            .collect(),
+    ))
+}
+
+/// Sign out everywhere: every session of mine ends, with its streams on every node.
+#[utoipa::path(
+    tag = "accounts",
+    responses(
+        (status = 204, description = "Signed out everywhere"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[delete("/sessions")]
+pub async fn sign_out_everywhere(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    hub: web::Data<std::sync::Arc<crate::live::Hub>>,
+) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::Change, user.id)?;
+    end_sessions(&db, &hub, user.id, None).await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(auth::expired_session_cookie())
+        .finish())
+}
+
+/// End one of my sessions (signing out a lost device, say).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = SessionId, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Signed out there"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such live session of mine", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[delete("/sessions/{id}")]
+pub async fn end_session(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    hub: web::Data<std::sync::Arc<crate::live::Hub>>,
+    id: web::Path<SessionId>,
+) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::Change, user.id)?;
+    let id = id.into_inner();
+    if end_sessions(&db, &hub, user.id, Some(id)).await? == 0 {
+        return Err(ApiError::NotFound);
+    }
+    let mut response = HttpResponse::NoContent();
+    if id == user.session_id {
+        response.cookie(auth::expired_session_cookie());
+    }
+    Ok(response.finish())
+}
+
+/// Revokes `user`'s sessions (or only `only`), ends their streams on this node at
+/// once and tells the other nodes; answers how many ended.
+async fn end_sessions(
+    db: &Db,
+    hub: &crate::live::Hub,
+    user: UserId,
+    only: Option<SessionId>,
+) -> Result<usize, ApiError> {
+    let ended = db::write(db, move |conn| {
+        Ok(users::revoke_sessions(conn, user, only)?)
+    })
+    .await?;
+    for session in &ended {
+        hub.revoke_session(*session);
+    }
+    let announced = ended.clone();
+    db::write(db, move |conn| {
+        for session in announced {
+            users::announce_revoked(conn, SessionId(session))?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ended.len())
 }
 
 /// The signed-in person.
@@ -197,20 +357,25 @@ pub async fn me(user: CurrentUser) -> web::Json<User> {
         (status = 200, description = "Matching people, at most 20", body = Vec<User>),
         (status = 400, description = "Missing q", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "q shorter than 2 characters", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/users")]
 pub async fn search_users(
-    _user: CurrentUser,
+    user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     query: web::Query<UserSearchQuery>,
 ) -> Result<web::Json<Vec<User>>, ApiError> {
-    let q = query.into_inner().q;
-    let prefix = Nickname::parse(&q)
+    rates.check(Action::Search, user.id)?;
+    let q = query.validate()?;
+    // A prefix no nickname could start with finds no one.
+    let prefix = Nickname::parse(q)
         .map(|n| n.canonical())
         .unwrap_or_default();
-    if prefix.is_empty() {
+    if prefix.chars().count() < UserSearchQuery::MIN_CHARS {
         return Ok(web::Json(Vec::new()));
     }
     let found = db::read(&db, move |conn| {

@@ -8,9 +8,11 @@ use natter_domain::api::{
 use natter_domain::{ConversationId, ErrorBody, UserId};
 
 use crate::auth::CurrentUser;
+use crate::config::Limits;
 use crate::db::{self, Db, conversations};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::rate::{Action, RateLimits};
 
 /// My conversations, most recent activity first.
 #[utoipa::path(
@@ -41,7 +43,8 @@ pub async fn list_conversations(
         (status = 201, description = "Created", body = Conversation),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 422, description = "Invalid title, or no other (existing) member", body = ErrorBody),
+        (status = 422, description = "Invalid title, no other (existing) member, or too many", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -49,12 +52,15 @@ pub async fn list_conversations(
 pub async fn create_conversation(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    limits: web::Data<Limits>,
     body: Json<CreateConversationRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::CreateConversation, user.id)?;
     let title = body.0.validate()?;
-    let (me, member_ids) = (user.id, body.0.member_ids);
+    let (me, member_ids, max) = (user.id, body.0.member_ids, limits.max_members);
     let conversation = db::write(&db, move |conn| {
-        conversations::create(conn, me, &title, &member_ids)
+        conversations::create(conn, me, &title, &member_ids, max)
     })
     .await?;
     Ok(HttpResponse::Created().json(conversation))
@@ -96,6 +102,7 @@ pub async fn show_conversation(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
         (status = 422, description = "Invalid title", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -103,9 +110,11 @@ pub async fn show_conversation(
 pub async fn rename_conversation(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     id: web::Path<ConversationId>,
     body: Json<RenameConversationRequest>,
 ) -> Result<web::Json<Conversation>, ApiError> {
+    rates.check(Action::Change, user.id)?;
     let title = body.0.validate()?;
     let (id, me) = (id.into_inner(), user.id);
     db::write(&db, move |conn| conversations::rename(conn, id, me, &title))
@@ -123,6 +132,7 @@ pub async fn rename_conversation(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -130,8 +140,10 @@ pub async fn rename_conversation(
 pub async fn close_conversation(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     id: web::Path<ConversationId>,
 ) -> Result<web::Json<Conversation>, ApiError> {
+    rates.check(Action::Change, user.id)?;
     let (id, me) = (id.into_inner(), user.id);
     db::write(&db, move |conn| conversations::close(conn, id, me))
         .await
@@ -150,7 +162,8 @@ pub async fn close_conversation(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
-        (status = 422, description = "No such person", body = ErrorBody),
+        (status = 422, description = "No such person, or the conversation is full", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -158,12 +171,16 @@ pub async fn close_conversation(
 pub async fn add_member(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    limits: web::Data<Limits>,
     id: web::Path<ConversationId>,
     body: Json<UserRef>,
 ) -> Result<web::Json<Conversation>, ApiError> {
+    rates.check(Action::Change, user.id)?;
     let (id, me, new_member) = (id.into_inner(), user.id, body.0.user_id);
+    let max = limits.max_members;
     db::write(&db, move |conn| {
-        conversations::add_member(conn, id, me, new_member)
+        conversations::add_member(conn, id, me, new_member, max)
     })
     .await
     .map(web::Json)
@@ -183,6 +200,7 @@ pub async fn add_member(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such conversation or member", body = ErrorBody),
         (status = 409, description = "The owner must transfer ownership before leaving", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -190,8 +208,10 @@ pub async fn add_member(
 pub async fn remove_member(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     path: web::Path<(ConversationId, UserId)>,
 ) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::Change, user.id)?;
     let ((id, target), me) = (path.into_inner(), user.id);
     db::write(&db, move |conn| {
         conversations::remove_member(conn, id, me, target)
@@ -212,6 +232,7 @@ pub async fn remove_member(
         (status = 403, description = "Not the owner", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
         (status = 422, description = "The new owner is not a member", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -219,9 +240,11 @@ pub async fn remove_member(
 pub async fn transfer_ownership(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     id: web::Path<ConversationId>,
     body: Json<UserRef>,
 ) -> Result<web::Json<Conversation>, ApiError> {
+    rates.check(Action::Change, user.id)?;
     let (id, me, new_owner) = (id.into_inner(), user.id, body.0.user_id);
     db::write(&db, move |conn| {
         conversations::transfer_ownership(conn, id, me, new_owner)

@@ -1,24 +1,27 @@
 //! `GET /api/events`: the live stream of everything in my conversations.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, Responder, get, web};
 use actix_web_lab::sse;
 use futures_util::stream;
-use natter_domain::ErrorBody;
 use natter_domain::event::Event;
+use natter_domain::{ErrorBody, ErrorCode, UserId};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::auth::CurrentUser;
-use crate::db::events::StampedEvent;
-use crate::db::{self, Db, conversations, events};
+use crate::db::events::{Snapshot, StampedEvent};
+use crate::db::{self, Db, events};
 use crate::error::ApiError;
-use crate::live::{Hub, Subscription, Visibility};
+use crate::live::{Hub, Refused, Subscription, Visibility};
 
-const REPLAY_BATCH: i64 = 500;
+/// Events one replay read holds at most: bounded memory per replay (a payload is a
+/// few KiB at most, a new conversation's member list aside).
+const REPLAY_BATCH: i64 = 200;
 
 /// Where to resume when the client cannot send `Last-Event-ID`: a browser whose
 /// `EventSource` gave up (the server answered an error) must open a new one, and
@@ -58,6 +61,7 @@ fn frame(event: &StampedEvent) -> sse::Event {
     responses(
         (status = 200, description = "An event stream (text/event-stream)", content_type = "text/event-stream"),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 429, description = "Too many streams open for this session or person (too_many_streams)", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -75,34 +79,34 @@ pub async fn event_stream(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse().ok())
         .or(query.last_event_id);
-    let me = user.id;
-    let (mine, head, oldest) = db::read(&db, move |conn| {
-        Ok((
-            conversations::ids_of(conn, me)?,
-            events::head(conn)?,
-            events::oldest(conn)?,
-        ))
-    })
-    .await?;
+    let (me, session) = (user.id, user.session_id.get());
+    if !hub.has_room(session, me.get()) {
+        return Err(too_many_streams());
+    }
+    let (snapshot, subscription, live) = subscribe(&db, &hub, me, session).await?;
+    let Snapshot { head, oldest, .. } = snapshot;
     // Positions are gapless: a cursor before the oldest kept event missed pruned ones.
     let resumable =
         move |cursor: i64| cursor >= 0 && cursor <= head && oldest.is_none_or(|o| cursor >= o - 1);
-    let visibility = Visibility::new(me.get(), mine);
-    // Subscribe before replaying, so nothing committed meanwhile falls in between.
-    let (subscription, live) = hub.subscribe(user.session_id.get(), visibility.clone());
     let (first, cursor) = match resume_from {
         Some(cursor) if resumable(cursor) => (None, cursor),
         Some(_) => (Some(control(&Event::Resync, head)?), head),
         None => (Some(control(&Event::Ready { position: head }, head)?), head),
     };
+    let expires_at = user.session_expires_at;
+    let until_expiry = (expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
     let feed = Feed {
         db: db.into_inner(),
+        hub: Arc::clone(&hub),
+        me,
         first: first.map(sse::Event::Data),
         cursor,
-        visibility,
         replay: VecDeque::new(),
         replaying: true,
         live,
+        expiry: Box::pin(tokio::time::sleep(until_expiry)),
         _subscription: subscription,
     };
     // The stream is polled by the connection itself and dropped with it (with its
@@ -116,26 +120,60 @@ pub async fn event_stream(
         .with_retry_duration(Duration::from_secs(2)))
 }
 
+fn too_many_streams() -> ApiError {
+    ApiError::coded(
+        ErrorCode::TooManyStreams,
+        "too many event streams are open for this session or person; close one first",
+    )
+}
+
+/// Reads what the stream may see and subscribes it to the hub, as of one snapshot.
+/// Should the hub have moved on past what it remembers meanwhile (a burst of
+/// membership changes), the snapshot is taken again.
+async fn subscribe(
+    db: &Db,
+    hub: &Arc<Hub>,
+    me: UserId,
+    session: i64,
+) -> Result<(Snapshot, Subscription, mpsc::Receiver<Arc<StampedEvent>>), ApiError> {
+    const ATTEMPTS: usize = 3;
+    for _ in 0..ATTEMPTS {
+        let snapshot = db::read(db, move |conn| Ok(events::snapshot(conn, me)?)).await?;
+        let visibility = Visibility::new(me.get(), snapshot.conversations.iter().copied());
+        match hub.subscribe(session, visibility, snapshot.head) {
+            Ok((subscription, live)) => return Ok((snapshot, subscription, live)),
+            Err(Refused::TooManyStreams) => return Err(too_many_streams()),
+            Err(Refused::StaleSnapshot) => {}
+        }
+    }
+    Err(ApiError::Overloaded(
+        "membership changes outpaced a new stream",
+    ))
+}
+
 /// One stream's state: it replays from the log after `cursor`, then forwards live
-/// events, never one twice.
+/// events, never one twice, until its session expires.
 struct Feed {
     db: Arc<Db>,
+    hub: Arc<Hub>,
+    me: UserId,
     /// The `ready` or `resync` event a stream starts with, until sent.
     first: Option<sse::Event>,
-    /// The position of the last event this stream has passed (sent or not visible).
+    /// The position of the last event this stream has passed.
     cursor: i64,
-    visibility: Visibility,
     /// Read from the log, not yet passed.
     replay: VecDeque<StampedEvent>,
     /// Whether the log may hold more to replay than `replay` does.
     replaying: bool,
     live: mpsc::Receiver<Arc<StampedEvent>>,
+    /// When the session expires, and the stream with it.
+    expiry: Pin<Box<tokio::time::Sleep>>,
     _subscription: Subscription,
 }
 
 impl Feed {
-    /// The next frame, or `None` to end the stream (the database is away, or the hub
-    /// closed it): the client resumes from its cursor.
+    /// The next frame, or `None` to end the stream (the database is away, the hub
+    /// closed it, or the session expired): the client resumes from its cursor.
     async fn next(&mut self) -> Option<sse::Event> {
         if let Some(first) = self.first.take() {
             return Some(first);
@@ -143,16 +181,17 @@ impl Feed {
         loop {
             if let Some(event) = self.replay.pop_front() {
                 self.cursor = event.position;
-                if self.visibility.admit(&event, event.kind()) {
-                    return Some(frame(&event));
-                }
+                return Some(frame(&event));
             } else if self.replaying {
-                let from = self.cursor;
+                let (from, me) = (self.cursor, self.me);
+                // A few replays read at a time; the others wait here, holding nothing.
+                let turn = self.hub.replay_turn().await?;
                 let batch = db::read(&self.db, move |conn| {
-                    Ok(events::after(conn, from, REPLAY_BATCH)?)
+                    Ok(events::visible_after(conn, me, from, REPLAY_BATCH)?)
                 })
                 .await
                 .ok()?;
+                drop(turn);
                 self.replaying = batch.len() == usize::try_from(REPLAY_BATCH).unwrap_or(usize::MAX);
                 // Empty here: take the batch's own allocation rather than copy it.
                 self.replay = batch.into();
@@ -163,7 +202,10 @@ impl Feed {
         // Caught up: give the replay buffer's memory back for the stream's long life.
         self.replay = VecDeque::new();
         loop {
-            let event = self.live.recv().await?;
+            let event = tokio::select! {
+                event = self.live.recv() => event?,
+                () = &mut self.expiry => return None,
+            };
             if event.position > self.cursor {
                 self.cursor = event.position;
                 return Some(frame(&event));

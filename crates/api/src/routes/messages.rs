@@ -11,6 +11,7 @@ use crate::auth::{CurrentUser, UncheckedSession};
 use crate::db::{self, Db, messages};
 use crate::error::ApiError;
 use crate::extract::Json;
+use crate::rate::{Action, RateLimits};
 
 /// A page of history: the newest messages, or those `before`/`after` a message id.
 #[utoipa::path(
@@ -21,7 +22,7 @@ use crate::extract::Json;
         (status = 400, description = "Bad query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
-        (status = 422, description = "Bad limit, or both before and after", body = ErrorBody),
+        (status = 422, description = "Bad limit, or a negative id", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -45,6 +46,11 @@ pub async fn message_history(
                 max: HistoryQuery::MAX_LIMIT,
             },
         ));
+    }
+    for (field, id) in [("before", before), ("after", after)] {
+        if id.is_some_and(|id| id.get() < 0) {
+            return Err(ApiError::invalid(field, ValidationError::NotAnId));
+        }
     }
     if before.is_some() && after.is_some() {
         return Err(ApiError::BadRequest {
@@ -75,6 +81,7 @@ pub async fn message_history(
         (status = 409, description = "The conversation is closed", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 422, description = "Empty, too long or invalid content or client_id", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -82,9 +89,11 @@ pub async fn message_history(
 pub async fn send_message(
     session: UncheckedSession,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     id: web::Path<ConversationId>,
     body: Json<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::Send, session.0.user_id)?;
     let (content, client_id) = body.0.validate()?;
     let (id, UncheckedSession(session)) = (id.into_inner(), session);
     // The session is checked by the send's own statement (401 if it is not live).
@@ -114,6 +123,7 @@ pub async fn send_message(
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such conversation or message in it", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -121,9 +131,11 @@ pub async fn send_message(
 pub async fn mark_seen(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     id: web::Path<ConversationId>,
     body: Json<MarkSeenRequest>,
 ) -> Result<web::Json<Watermark>, ApiError> {
+    rates.check(Action::MarkSeen, user.id)?;
     let (id, me, up_to) = (id.into_inner(), user.id, body.0.up_to_message_id);
     db::write(&db, move |conn| {
         messages::receipts::mark_seen(conn, id, me, up_to)
@@ -187,6 +199,7 @@ async fn react(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -194,8 +207,10 @@ async fn react(
 pub async fn add_reaction(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     path: web::Path<(MessageId, String)>,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
+    rates.check(Action::React, user.id)?;
     react(user, db, path, true).await
 }
 
@@ -211,6 +226,7 @@ pub async fn add_reaction(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -218,7 +234,9 @@ pub async fn add_reaction(
 pub async fn remove_reaction(
     user: CurrentUser,
     db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
     path: web::Path<(MessageId, String)>,
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
+    rates.check(Action::React, user.id)?;
     react(user, db, path, false).await
 }

@@ -86,9 +86,12 @@ pub fn history(
         _ => match (before, after) {
             (Some(before), _) => (
                 exists(conn, Some(before.get()), None)?,
-                exists(conn, None, Some(before.get() - 1))?,
+                exists(conn, None, Some(before.get().saturating_sub(1)))?,
             ),
-            (None, Some(after)) => (exists(conn, Some(after.get() + 1), None)?, false),
+            (None, Some(after)) => (
+                exists(conn, Some(after.get().saturating_add(1)), None)?,
+                false,
+            ),
             (None, None) => (false, false),
         },
     };
