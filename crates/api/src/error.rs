@@ -160,6 +160,7 @@ impl From<DbError> for ApiError {
             return Self::Unavailable(error.to_string());
         }
         match error {
+            DbError::Busy(what) => Self::Overloaded(what),
             DbError::Query(diesel::result::Error::NotFound)
             | DbError::Refused(Refusal::NotFound) => Self::NotFound,
             DbError::Refused(refusal) => refusal.into(),

@@ -207,7 +207,9 @@ async fn spa_fallback(
     if looks_like_a_file {
         return Ok(ServiceResponse::new(
             request,
-            HttpResponse::NotFound().finish(),
+            HttpResponse::NotFound()
+                .content_type("text/plain; charset=utf-8")
+                .body("Not found\n"),
         ));
     }
     let file = web::block(move || NamedFile::open(index)).await??;

@@ -155,11 +155,15 @@ struct Timing {
     items: usize,
 }
 
-/// One load with an empty cache: sign in from a JSON page (which loads nothing else),
-/// then open the app and read its performance timeline.
+/// One load with an empty cache: sign in from an empty page (a 404 that loads
+/// nothing else, under the web client's Content Security Policy, which lets a script
+/// fetch from natter), then open the app and read its performance timeline.
 async fn cold_load(node: &str, nickname: &str, conversations: usize) -> anyhow::Result<Timing> {
     let browser = Browser::start().await?;
-    browser.client.goto(&format!("{node}/api/health")).await?;
+    browser
+        .client
+        .goto(&format!("{node}/nothing-here.txt"))
+        .await?;
     let signed_in = browser
         .client
         .execute_async(

@@ -11,9 +11,10 @@ use gloo_net::http::{Method, RequestBuilder, Response};
 use natter_domain::api::{
     AuthResponse, Conversation, ConversationSummary, CreateConversationRequest, Emoji, Health,
     HistoryQuery, LoginRequest, MarkSeenRequest, Message, MessagePage, ReactionSummary,
-    RegisterRequest, RenameConversationRequest, SendMessageRequest, User, UserRef, Watermark,
+    RegisterRequest, RenameConversationRequest, SendMessageRequest, SessionInfo, User, UserRef,
+    Watermark,
 };
-use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, UserId};
+use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -172,6 +173,23 @@ pub async fn login(request: &LoginRequest) -> Result<AuthResponse, ApiError> {
 
 pub async fn logout() -> Result<(), ApiError> {
     send(request(Method::DELETE, "/sessions/current"), None).await?;
+    Ok(())
+}
+
+/// My signed-in sessions, newest first.
+pub async fn sessions() -> Result<Vec<SessionInfo>, ApiError> {
+    get("/sessions").await
+}
+
+/// Ends one of my sessions (maybe this one).
+pub async fn end_session(id: SessionId) -> Result<(), ApiError> {
+    send(request(Method::DELETE, &format!("/sessions/{id}")), None).await?;
+    Ok(())
+}
+
+/// Signs out every session of mine, this one too.
+pub async fn sign_out_everywhere() -> Result<(), ApiError> {
+    send(request(Method::DELETE, "/sessions"), None).await?;
     Ok(())
 }
 

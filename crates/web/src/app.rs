@@ -6,6 +6,7 @@ use leptos_router::path;
 use crate::components::connection_status::ConnectionStatus;
 use crate::components::conversation_list::ConversationList;
 use crate::components::server_status::ServerStatus;
+use crate::pages::account::AccountPage;
 use crate::pages::auth::AuthPage;
 use crate::pages::conversation::ConversationPage;
 use crate::pages::new_conversation::NewConversation;
@@ -59,10 +60,10 @@ fn Messenger(user: natter_domain::api::User) -> impl IntoView {
                     "Natter"
                 </A>
                 <ConnectionStatus />
-                <span class="whoami" data-testid="whoami">
+                <A href="/account" attr:class="whoami" attr:data-testid="whoami">
                     {icons::person()}
                     {nickname}
-                </span>
+                </A>
                 <LogoutButton />
             </header>
             <div class="messenger" class:has-selection=selected>
@@ -73,6 +74,7 @@ fn Messenger(user: natter_domain::api::User) -> impl IntoView {
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=path!("/") view=Placeholder />
                         <Route path=path!("/conversations/new") view=NewConversation />
+                        <Route path=path!("/account") view=AccountPage />
                         <Route path=path!("/conversations/:id") view=ConversationPage />
                     </Routes>
                 </main>

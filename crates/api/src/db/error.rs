@@ -22,6 +22,10 @@ pub enum DbError {
     /// The request breaks a rule of the product.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// Too much is waiting already (the send writer's queue is full): refused at once
+    /// rather than queued without bound.
+    #[error("overloaded: {0}")]
+    Busy(&'static str),
     /// The work panicked on its blocking thread (a bug), or the server is stopping.
     #[error("the database work did not finish: {0}")]
     Blocking(#[from] actix_web::error::BlockingError),
@@ -57,7 +61,7 @@ impl DbError {
         match self {
             Self::Query(error) => is_connection_lost(error),
             Self::NoConnection(_) => true,
-            Self::Refused(_) | Self::Blocking(_) | Self::Batch(_) => false,
+            Self::Refused(_) | Self::Blocking(_) | Self::Batch(_) | Self::Busy(_) => false,
         }
     }
 

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use natter_domain::UserId;
-use natter_domain::api::User;
+use natter_domain::api::{User, UserSearchQuery};
 
 use crate::api;
 use crate::util::sleep;
@@ -27,7 +27,7 @@ pub fn UserSearch(
             if generation.try_get_value() != Some(mine) {
                 return;
             }
-            if text.trim().is_empty() {
+            if text.trim().chars().count() < UserSearchQuery::MIN_CHARS {
                 results.try_set(Vec::new());
                 return;
             }

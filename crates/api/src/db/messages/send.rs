@@ -237,8 +237,13 @@ impl Checked {
 /// The node's queue of sends waiting for the writer.
 #[derive(Clone)]
 pub struct SendQueue {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::SyncSender<Pending>,
 }
+
+/// Sends that may wait for the writer: 16 full batches, a few tens of milliseconds of
+/// its work. Beyond it a send is answered 503 at once, so an overload is refused
+/// rather than turned into ever longer waits (and ever more memory).
+const MAX_QUEUED: usize = 16 * MAX_BATCH;
 
 struct Pending {
     send: Send,
@@ -262,7 +267,7 @@ impl SendQueue {
             .min_idle(Some(1))
             .connection_timeout(timeout)
             .build_unchecked(Manager::new(url.clone(), session));
-        let (queue, waiting) = mpsc::channel();
+        let (queue, waiting) = mpsc::sync_channel(MAX_QUEUED);
         std::thread::Builder::new()
             .name("natter-sends".into())
             .spawn(move || work(&db, &pool, &waiting))
@@ -274,8 +279,13 @@ impl SendQueue {
     async fn send(&self, send: Send) -> DbResult<Sent> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { send, reply })
-            .map_err(|_| DbError::Batch("the send writer has stopped".into()))?;
+            .try_send(Pending { send, reply })
+            .map_err(|error| match error {
+                mpsc::TrySendError::Full(_) => DbError::Busy("the send queue is full"),
+                mpsc::TrySendError::Disconnected(_) => {
+                    DbError::Batch("the send writer has stopped".into())
+                }
+            })?;
         answer
             .await
             .map_err(|_| DbError::Batch("the send writer dropped a send".into()))?
