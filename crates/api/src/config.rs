@@ -99,6 +99,10 @@ pub struct Config {
     #[arg(long, env = "NATTER_PASSWORD_QUEUE", default_value_t = 64)]
     pub password_queue: usize,
 
+    /// API requests this node works on at once; beyond, 503 with Retry-After at once.
+    #[arg(long, env = "NATTER_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
+
     #[command(flatten)]
     pub rates: RateFlags,
 }

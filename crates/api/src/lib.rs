@@ -13,6 +13,7 @@ pub mod live;
 pub mod rate;
 pub mod routes;
 pub mod schema;
+pub mod shed;
 pub mod startup;
 pub mod telemetry;
 pub mod web_client;

@@ -17,6 +17,7 @@ use crate::config::{Config, DatabaseUrl};
 use crate::headers::SecurityHeaders;
 use crate::live::{self, Hub, StreamCaps};
 use crate::rate::RateLimits;
+use crate::shed::{self, InFlight};
 use crate::{db, routes, web_client};
 
 pub struct Application {
@@ -65,6 +66,7 @@ impl Application {
         forget_idle_callers(rates.clone().into_inner());
         let limits = web::Data::new(config.limits());
         let client_path = web::Data::new(ClientPath::new(config));
+        let in_flight = web::Data::new(InFlight::new(config.max_in_flight));
         let headers = SecurityHeaders::new(client_path.public_https());
 
         let listener = TcpListener::bind(config.listen)
@@ -84,9 +86,14 @@ impl Application {
                 .app_data(rates.clone())
                 .app_data(limits.clone())
                 .app_data(client_path.clone())
+                .app_data(in_flight.clone())
                 .configure(routes::extractor_configs)
                 .into_utoipa_app()
-                .service(routes::api_scope().wrap(SecurityHeaders::api()))
+                .service(
+                    routes::api_scope()
+                        .wrap(middleware::from_fn(shed::shed))
+                        .wrap(SecurityHeaders::api()),
+                )
                 .split_for_parts();
             // The client's files go out compressed (the wasm shrinks to about a
             // third): precompressed where the build made siblings, else on the fly.

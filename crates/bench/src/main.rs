@@ -7,8 +7,10 @@ mod cpu;
 mod history;
 mod latency;
 mod net;
+mod overload;
 mod people;
 mod pg;
+mod replay_storm;
 mod send;
 mod storm;
 mod streams;
@@ -37,6 +39,12 @@ enum Scenario {
     Storm(storm::Args),
     /// The web client's first load: bytes on the wire and time to the conversation list.
     Web(web::Args),
+    /// Twice the node's send capacity, open loop, with 1,000 streams open: what it
+    /// admits, how fast, its memory, and how soon it is back to normal.
+    Overload(overload::Args),
+    /// Streams reopened with Last-Event-ID: 1 over a long log: another person's
+    /// latency meanwhile.
+    ReplayStorm(replay_storm::Args),
 }
 
 #[tokio::main]
@@ -50,6 +58,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::History(args) => history::run(args).await,
         Scenario::Storm(args) => storm::run(args).await,
         Scenario::Web(args) => web::run(args).await,
+        Scenario::Overload(args) => overload::run(args).await,
+        Scenario::ReplayStorm(args) => replay_storm::run(args).await,
     }
 }
 

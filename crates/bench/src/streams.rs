@@ -136,7 +136,7 @@ fn mib(kib: u64) -> f64 {
 }
 
 /// The process id of the one process named `natter`.
-fn only_natter() -> anyhow::Result<u32> {
+pub(crate) fn only_natter() -> anyhow::Result<u32> {
     let found: Vec<u32> = crate::cpu::running()
         .filter(|(_, dir)| {
             std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "natter")
@@ -151,7 +151,7 @@ fn only_natter() -> anyhow::Result<u32> {
 }
 
 /// A process's resident memory in KiB (VmRSS).
-fn resident_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn resident_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("no process {pid}"))?;
     status

@@ -212,3 +212,53 @@ async fn the_latency_scenario_runs_across_two_nodes() {
     assert_eq!(a.internal_errors(), Vec::<String>::new());
     assert_eq!(b.internal_errors(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_overload_scenario_runs() {
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
+    let pid = app.pid().expect("natter runs").to_string();
+    let out = bench(&[
+        "overload",
+        "--node",
+        &app.address,
+        "--streams",
+        "20",
+        "--senders",
+        "4",
+        "--measure",
+        "1",
+        "--seconds",
+        "1",
+        "--natter-pid",
+        &pid,
+    ])
+    .await;
+    assert!(out.contains("overload: 20 idle streams open"), "{out}");
+    assert!(out.contains("capacity: "), "{out}");
+    assert!(out.contains("admitted sends' latency ms: p50="), "{out}");
+    assert!(out.contains("natter resident MiB: "), "{out}");
+    assert!(out.contains("back to normal"), "{out}");
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_replay_storm_scenario_runs() {
+    // With the default caps: the scenario spreads its streams over enough sessions.
+    let app = TestApp::spawn_with(SpawnOptions::with_env(&[("NATTER_RATE_LIMITS", "off")])).await;
+    let out = bench(&[
+        "replay-storm",
+        "--node",
+        &app.address,
+        "--events",
+        "200",
+        "--replays",
+        "40",
+        "--seconds",
+        "1",
+    ])
+    .await;
+    assert!(out.contains("replay-storm: seeded 200 messages"), "{out}");
+    assert!(out.contains("40 streams with Last-Event-ID: 1"), "{out}");
+    assert!(out.contains("GET /api/me ms, during: p50="), "{out}");
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}

@@ -299,6 +299,26 @@ async fn an_ended_session_returns_to_the_login_page() -> anyhow::Result<()> {
         .await?;
     browser.click(r#"[data-testid="logout"]"#).await?;
     browser.wait_for(r#"[data-testid="auth-submit"]"#).await?;
+
+    // The account page lists the sessions; signing out everywhere ends them all.
+    browser.fill("#nickname", "carol").await?;
+    browser.fill("#password", PASSWORD).await?;
+    browser.click(r#"[data-testid="auth-submit"]"#).await?;
+    browser.click(r#"[data-testid="whoami"]"#).await?;
+    browser
+        .wait_for_text(r#"[data-testid="session"]"#, "(this one)")
+        .await?;
+    browser.screenshot("account").await?;
+    browser
+        .click(r#"[data-testid="sign-out-everywhere"]"#)
+        .await?;
+    browser.wait_for(r#"[data-testid="auth-submit"]"#).await?;
+    let listed = reqwest::Client::new()
+        .get(app.url("/api/sessions"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(listed.status(), 401);
     browser.close().await?;
     Ok(())
 }

@@ -717,3 +717,49 @@ async fn a_stream_ends_when_its_session_expires() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn past_max_in_flight_requests_are_shed_with_503() {
+    let app = TestApp::spawn_with(SpawnOptions::with_env(&[
+        ("NATTER_MAX_IN_FLIGHT", "2"),
+        ("NATTER_RATE_LIMITS", "off"),
+    ]))
+    .await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let c = app.conversation(&alice, "Busy", &[&bob]).await;
+    let mut sends = JoinSet::new();
+    for n in 0..60 {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/conversations/{c}/messages")),
+            alice.token.clone(),
+        );
+        sends.spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"content": format!("rush {n}")}))
+                .send()
+                .await
+                .expect("send");
+            let status = response.status();
+            let retry = response.headers().contains_key("retry-after");
+            let body: Value = response.json().await.expect("json");
+            (status, retry, body)
+        });
+    }
+    let (mut created, mut shed) = (0, 0);
+    while let Some(answer) = sends.join_next().await {
+        match answer.expect("a send") {
+            (StatusCode::CREATED, _, _) => created += 1,
+            (StatusCode::SERVICE_UNAVAILABLE, true, body) => {
+                assert_eq!(body["error"]["code"], "unavailable");
+                shed += 1;
+            }
+            other => panic!("a send answered {other:?}"),
+        }
+    }
+    assert!(shed > 0, "60 at once past a bound of 2");
+    assert_eq!(app.count("chat_messages"), created);
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}

@@ -240,10 +240,10 @@ pub struct SendQueue {
     queue: mpsc::SyncSender<Pending>,
 }
 
-/// Sends that may wait for the writer: 16 full batches, a few tens of milliseconds of
+/// Sends that may wait for the writer: 4 full batches, a few tens of milliseconds of
 /// its work. Beyond it a send is answered 503 at once, so an overload is refused
 /// rather than turned into ever longer waits (and ever more memory).
-const MAX_QUEUED: usize = 16 * MAX_BATCH;
+const MAX_QUEUED: usize = 4 * MAX_BATCH;
 
 struct Pending {
     send: Send,
