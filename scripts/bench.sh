@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every natter-bench scenario of issue 6 against two release natter nodes on a
+# Runs every natter-bench scenario (issues 6 and 16) against two release natter nodes on a
 # scratch PostgreSQL database (dropped at the end) and prints the figures; see the
 # README's Performance section. BENCH_SCALE=small runs each one briefly.
 # NATTER_BENCH_PG picks the PostgreSQL server (default: the local one).
@@ -60,14 +60,14 @@ files=$(ulimit -Hn)
 
 if [ "${BENCH_SCALE:-full}" = small ]; then
   sends=(1:40 8:10 32:5) fanout=(10:50:50 100:20:50) streams=200 history=10000 storm=200
-  two_nodes=(200 100) loads=1
+  two_nodes=(200 100) loads=1 overload=(100 5 2) replays=2000
 else
   sends=(1:4000 8:500 32:200) fanout=(10:1000:100 100:1000:200 1000:1000:200)
   streams=$(( files - 1000 < 200000 ? files - 1000 : 200000 ))
   # natter ends a stream as soon as its client closes, so a reconnecting stream holds
   # one descriptor at a time there too.
   storm=$(( files - 1000 < 20000 ? files - 1000 : 20000 ))
-  history=20000000 two_nodes=(4000 400) loads=7
+  history=20000000 two_nodes=(4000 400) loads=7 overload=(1000 10 5) replays=150000
 fi
 
 for s in "${sends[@]}"; do
@@ -93,6 +93,11 @@ scenario "5. history pages" \
   history --node "$A" --database "$DATABASE_URL" --messages "$history"
 scenario "6. reconnect storm" storm --node "$A" --streams "$storm"
 scenario "7. the web client's first load" web --node "$A" --loads "$loads"
+scenario "8. twice the send capacity, open loop" \
+  overload --node "$A" --natter-pid "$node_a" --streams "${overload[0]}" \
+  --seconds "${overload[1]}" --measure "${overload[2]}"
+scenario "9. replay storm: 128 streams from Last-Event-ID 1" \
+  replay-storm --node "$A" --events "$replays" --replays 128
 
 echo
 if [ "${#failed[@]}" -gt 0 ]; then

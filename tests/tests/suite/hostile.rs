@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use natter_tests::api::{PASSWORD, Person};
+use natter_tests::proxy::TcpProxy;
 use natter_tests::sse::SseStream;
-use natter_tests::{SpawnOptions, TestApp};
+use natter_tests::{SpawnOptions, TestApp, require_postgres};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -762,4 +763,41 @@ async fn past_max_in_flight_requests_are_shed_with_503() {
     assert!(shed > 0, "60 at once past a bound of 2");
     assert_eq!(app.count("chat_messages"), created);
     assert_eq!(app.internal_errors(), Vec::<String>::new());
+}
+
+#[tokio::test]
+#[ignore = "PostgreSQL only"]
+async fn a_sign_out_reaches_a_node_whose_listener_was_away() {
+    require_postgres("two nodes");
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().expect("address"))
+        .await
+        .expect("proxy");
+    let a = TestApp::spawn().await;
+    let b = a
+        .spawn_node_with(SpawnOptions {
+            database_port: Some(proxy.port()),
+            ..SpawnOptions::with_env(&[("NATTER_DB_TIMEOUT", "1s")])
+        })
+        .await;
+    let alice = a.register("alice").await;
+    let mut stream = SseStream::open(&b, &alice.token, None).await;
+    // Node B loses its database, listener and all; meanwhile Alice signs out on A,
+    // whose announcement B cannot hear.
+    proxy.cut();
+    let signed_out = a
+        .call(
+            Method::DELETE,
+            "/sessions/current",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(signed_out.status, StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!stream.ended(), "nothing could have ended it yet");
+    proxy.restore();
+    assert!(
+        stream.ends_within(Duration::from_secs(15)).await,
+        "node B's listener re-checks its streams' sessions when it is back"
+    );
 }
