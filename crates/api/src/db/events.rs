@@ -11,7 +11,7 @@ use natter_domain::event::{Event, EventKind};
 use crate::db::models::NewEvent;
 use crate::db::prepared::{Param, PreparedSql};
 use crate::db::{DbConnection, channels, clock};
-use crate::schema::{chat_conversation_members, chat_conversations, chat_events};
+use crate::schema::{chat_conversations, chat_events};
 
 /// Appends `event` to its conversation's log at the next position. The `UPDATE ...
 /// RETURNING` takes the conversation row's lock until commit, so a conversation's
@@ -262,21 +262,35 @@ pub struct Snapshot {
 }
 
 pub fn snapshot(conn: &mut DbConnection, user: UserId) -> QueryResult<Snapshot> {
-    conn.transaction(|conn| {
-        // PostgreSQL's default gives each statement its own snapshot; SQLite's read
-        // transaction is one snapshot already.
-        if let DbConnection::Pg(pg) = conn {
-            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(pg)?;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        conversation_id: Option<i64>,
+        #[diesel(sql_type = BigInt)]
+        head: i64,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        oldest: Option<i64>,
+    }
+    // One statement is one snapshot, on either backend: no transaction to open.
+    const SQL: &str = "SELECT m.conversation_id, h.head, h.oldest \
+          FROM (SELECT coalesce(max(position), 0) AS head, min(position) AS oldest \
+                  FROM chat_events) h \
+          LEFT JOIN chat_conversation_members m ON m.user_id = ?";
+    let rows: Vec<Row> = match conn {
+        DbConnection::Pg(pg) => PreparedSql {
+            sql: SQL,
+            params: [Param::BigInt(user.get())],
         }
-        Ok(Snapshot {
-            conversations: chat_conversation_members::table
-                .filter(chat_conversation_members::user_id.eq(user.get()))
-                .select(chat_conversation_members::conversation_id)
-                .load(conn)?,
-            head: head(conn)?,
-            oldest: oldest(conn)?,
-        })
+        .load(pg)?,
+        DbConnection::Sqlite(lite) => diesel::sql_query(SQL)
+            .bind::<BigInt, _>(user.get())
+            .load(lite)?,
+    };
+    let (head, oldest) = rows.first().map_or((0, None), |row| (row.head, row.oldest));
+    Ok(Snapshot {
+        conversations: rows.iter().filter_map(|row| row.conversation_id).collect(),
+        head,
+        oldest,
     })
 }
 
@@ -306,7 +320,8 @@ pub fn visible_after(
     }
     // Per conversation, from the later of the cursor and the event that added them
     // (`joined_seq`, 0 for a founding member). PostgreSQL reads at most `limit` per
-    // conversation (LATERAL); SQLite, one node, sorts what the person may see.
+    // conversation (LATERAL), with a plan made once per connection; SQLite, one node,
+    // sorts what the person may see.
     const PG: &str = "\
         SELECT position, conversation_id, subject_user_id, kind, payload FROM ( \
           SELECT e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload \
@@ -314,19 +329,19 @@ pub fn visible_after(
             CROSS JOIN LATERAL ( \
               SELECT * FROM chat_events e \
                WHERE e.conversation_id = m.conversation_id AND e.seq >= m.joined_seq \
-                 AND e.position > GREATEST($2, (SELECT j.position FROM chat_events j \
+                 AND e.position > GREATEST(?, (SELECT j.position FROM chat_events j \
                        WHERE j.conversation_id = m.conversation_id AND j.seq = m.joined_seq)) \
-               ORDER BY e.position LIMIT $3) e \
-           WHERE m.user_id = $1 \
+               ORDER BY e.position LIMIT ?) e \
+           WHERE m.user_id = ? \
           UNION ALL \
           SELECT * FROM ( \
             SELECT e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload \
               FROM chat_events e \
-             WHERE e.subject_user_id = $1 AND e.position > $2 \
+             WHERE e.subject_user_id = ? AND e.position > ? \
                AND NOT EXISTS (SELECT 1 FROM chat_conversation_members m \
-                                WHERE m.conversation_id = e.conversation_id AND m.user_id = $1) \
-             ORDER BY e.position LIMIT $3) AS left_behind \
-        ) AS visible ORDER BY position LIMIT $3";
+                                WHERE m.conversation_id = e.conversation_id AND m.user_id = ?) \
+             ORDER BY e.position LIMIT ?) AS left_behind \
+        ) AS visible ORDER BY position LIMIT ?";
     const SQLITE: &str = "\
         SELECT position, conversation_id, subject_user_id, kind, payload FROM ( \
           SELECT e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload \
@@ -343,15 +358,28 @@ pub fn visible_after(
              AND NOT EXISTS (SELECT 1 FROM chat_conversation_members m \
                               WHERE m.conversation_id = e.conversation_id AND m.user_id = ?1) \
         ) ORDER BY position LIMIT ?3";
-    let sql = match conn {
-        DbConnection::Pg(_) => PG,
-        DbConnection::Sqlite(_) => SQLITE,
+    let (me, after) = (Param::BigInt(user.get()), Param::BigInt(position));
+    let rows: Vec<Row> = match conn {
+        DbConnection::Pg(pg) => PreparedSql {
+            sql: PG,
+            params: [
+                after,
+                Param::BigInt(limit),
+                me,
+                me,
+                after,
+                me,
+                Param::BigInt(limit),
+                Param::BigInt(limit),
+            ],
+        }
+        .load(pg)?,
+        DbConnection::Sqlite(lite) => diesel::sql_query(SQLITE)
+            .bind::<BigInt, _>(user.get())
+            .bind::<BigInt, _>(position)
+            .bind::<BigInt, _>(limit)
+            .load(lite)?,
     };
-    let rows: Vec<Row> = diesel::sql_query(sql)
-        .bind::<BigInt, _>(user.get())
-        .bind::<BigInt, _>(position)
-        .bind::<BigInt, _>(limit)
-        .load(conn)?;
     Ok(rows
         .into_iter()
         .map(|row| StampedEvent {
