@@ -40,11 +40,12 @@ pub struct Args {
     /// The natter process whose memory is sampled (default: the only one running).
     #[arg(long)]
     natter_pid: Option<u32>,
+    /// Requests the tool keeps in flight at most, each on a kept-alive connection of
+    /// its own (beyond, an offered request is counted as not sent): as many clients
+    /// as are sending at once.
+    #[arg(long, default_value_t = 2_000)]
+    in_flight: usize,
 }
-
-/// Requests the tool keeps in flight at most (beyond, an offered request is counted
-/// as not sent): the tool's own bound, far above what a bounded node holds.
-const MOST_IN_FLIGHT: usize = 20_000;
 
 /// What the node answered during a phase.
 #[derive(Default)]
@@ -78,7 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.senders == 0 || args.factor <= 0.0 {
         bail!("--senders must be at least 1 and --factor above 0");
     }
-    crate::net::raise_fd_limit((args.streams + MOST_IN_FLIGHT) as u64 + 1_024);
+    crate::net::raise_fd_limit((args.streams + args.in_flight) as u64 + 1_024);
     let pid = match args.natter_pid {
         Some(pid) => pid,
         None => only_natter()?,
@@ -130,7 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let interval = Duration::from_secs_f64(1.0 / offered_rate);
     let answers = Arc::new(Answers::default());
     let admitted = Arc::new(Mutex::new(histogram()?));
-    let in_flight = Arc::new(Semaphore::new(MOST_IN_FLIGHT));
+    let in_flight = Arc::new(Semaphore::new(args.in_flight.max(1)));
     let mut rss_peak = rss_idle;
     let started = Instant::now();
     let length = Duration::from_secs(args.seconds);
