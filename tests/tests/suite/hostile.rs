@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use diesel::RunQueryDsl;
+
 use natter_tests::api::{PASSWORD, Person};
 use natter_tests::proxy::TcpProxy;
 use natter_tests::sse::SseStream;
@@ -800,4 +802,45 @@ async fn a_sign_out_reaches_a_node_whose_listener_was_away() {
         stream.ends_within(Duration::from_secs(15)).await,
         "node B's listener re-checks its streams' sessions when it is back"
     );
+}
+
+#[tokio::test]
+async fn ended_sessions_and_old_throttle_rows_are_pruned() {
+    // Pruning runs a tenth of the event retention apart (at least a second).
+    let app =
+        TestApp::spawn_with(SpawnOptions::with_env(&[("NATTER_EVENT_RETENTION", "10s")])).await;
+    let alice = app.register("alice").await;
+    let signed_out = app
+        .call(
+            Method::DELETE,
+            "/sessions/current",
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(signed_out.status, StatusCode::NO_CONTENT);
+    let (status, _, _) = sign_in(&app.client, &app.address, "alice", "guess", "-").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A throttle row whose window passed long ago, and one still counting.
+    diesel::sql_query(
+        "UPDATE auth_sign_in_throttle SET last_attempt_at = '2000-01-01 00:00:00' \
+         WHERE key NOT LIKE '% alice'",
+    )
+    .execute(&mut app.db.connect())
+    .expect("age a row");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (sessions, throttled) = (
+            app.count("auth_sessions"),
+            app.count("auth_sign_in_throttle"),
+        );
+        if sessions == 0 && throttled == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {sessions} sessions and {throttled} throttle rows"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
