@@ -101,6 +101,26 @@ impl TestApp {
         }
     }
 
+    /// Signs `nickname` (registered with [`PASSWORD`]) in again: another session;
+    /// returns its token.
+    pub async fn sign_in(&self, nickname: &str) -> String {
+        let reply = self
+            .call(
+                Method::POST,
+                "/sessions",
+                None,
+                Some(&json!({"nickname": nickname, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "sign in {nickname}: {:?}",
+            reply.body
+        );
+        reply.body["token"].as_str().expect("token").to_owned()
+    }
+
     /// `owner` starts a conversation with `others`; returns its id.
     pub async fn conversation(&self, owner: &Person, title: &str, others: &[&Person]) -> i64 {
         let ids: Vec<i64> = others.iter().map(|p| p.id).collect();

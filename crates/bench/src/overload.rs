@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use hdrhistogram::Histogram;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::people::{Person, register, run_tag, start_conversation};
+use crate::people::{
+    Person, STREAMS_PER_SESSION, register, run_tag, sessions_for_streams, start_conversation,
+};
 use crate::streams::{only_natter, resident_kib};
 
 #[derive(Debug, clap::Args)]
@@ -289,38 +291,19 @@ async fn closed_loop(
 }
 
 /// Opens `count` event streams, over as many people and sessions as the default caps
-/// need (8 per session, 32 per person), and keeps reading them in the background.
+/// need, and keeps reading them in the background.
 async fn hold_streams(
     client: &reqwest::Client,
     node: &str,
     run: &str,
     count: usize,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let mut tokens: Vec<String> = Vec::new();
-    let sessions = count.div_ceil(8);
-    while tokens.len() < sessions {
-        let nickname = format!("o{run}_h{}", tokens.len());
-        tokens.push(register(client, node, &nickname).await?.token);
-        for _ in 0..3 {
-            if tokens.len() >= sessions {
-                break;
-            }
-            let reply: serde_json::Value = client
-                .post(format!("{node}/api/sessions"))
-                .json(&json!({"nickname": nickname, "password": "benchmark password"}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            tokens.push(reply["token"].as_str().context("token")?.to_owned());
-        }
-    }
+    let tokens = sessions_for_streams(client, node, &format!("o{run}_h"), count).await?;
     let mut held = Vec::new();
     for n in 0..count {
         let mut response = client
             .get(format!("{node}/api/events"))
-            .bearer_auth(&tokens[n / 8])
+            .bearer_auth(&tokens[n / STREAMS_PER_SESSION])
             .send()
             .await?
             .error_for_status()?;

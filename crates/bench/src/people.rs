@@ -36,6 +36,43 @@ pub async fn register(
     })
 }
 
+/// Signs `nickname` in once more (another session); answers its token.
+pub async fn sign_in(
+    client: &reqwest::Client,
+    node: &str,
+    nickname: &str,
+) -> anyhow::Result<String> {
+    let body = json!({"nickname": nickname, "password": "benchmark password"});
+    let reply = post(client, node, "/api/sessions", None, &body).await?;
+    Ok(reply["token"].as_str().context("token")?.to_owned())
+}
+
+/// Streams a session may hold under natter's default `--max-streams-per-session`.
+pub const STREAMS_PER_SESSION: usize = 8;
+/// Sessions a person needs for their 32 streams (`--max-streams-per-user`).
+const SESSIONS_PER_PERSON: usize = 4;
+
+/// Tokens of enough sessions, over enough new people named `{prefix}{n}`, to hold
+/// `streams` event streams under natter's default caps: stream `i` uses token
+/// `i / STREAMS_PER_SESSION`.
+pub async fn sessions_for_streams(
+    client: &reqwest::Client,
+    node: &str,
+    prefix: &str,
+    streams: usize,
+) -> anyhow::Result<Vec<String>> {
+    let sessions = streams.div_ceil(STREAMS_PER_SESSION);
+    let mut tokens = Vec::new();
+    for person in 0..sessions.div_ceil(SESSIONS_PER_PERSON) {
+        let nickname = format!("{prefix}{person}");
+        tokens.push(register(client, node, &nickname).await?.token);
+        while tokens.len() < sessions && tokens.len() % SESSIONS_PER_PERSON != 0 {
+            tokens.push(sign_in(client, node, &nickname).await?);
+        }
+    }
+    Ok(tokens)
+}
+
 /// Starts a conversation owned by `owner`; returns its id.
 pub async fn start_conversation(
     client: &reqwest::Client,

@@ -7,16 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use hdrhistogram::Histogram;
-use serde_json::json;
 
-use crate::people::{Person, register, run_tag, send, start_conversation};
-
-/// Streams a session may hold under the default caps (`--max-streams-per-session`).
-const STREAMS_PER_SESSION: usize = 8;
-/// Sessions per attacker under the default caps (32 streams per person).
-const SESSIONS_PER_ATTACKER: usize = 4;
+use crate::people::{
+    Person, STREAMS_PER_SESSION, register, run_tag, send, sessions_for_streams, start_conversation,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -63,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         seeded.elapsed().as_secs_f64()
     );
 
-    let sessions = sign_in_attackers(&client, &node, &run, args.replays).await?;
+    let sessions = sessions_for_streams(&client, &node, &format!("a{run}_"), args.replays).await?;
     let victim = register(&client, &node, &format!("v{run}")).await?;
     let baseline = time_me(&client, &node, &victim, Duration::from_secs(2), None).await?;
 
@@ -155,34 +151,6 @@ async fn seed(
         task.await??;
     }
     Ok(())
-}
-
-/// Tokens for enough sessions to hold `replays` streams under the default caps.
-async fn sign_in_attackers(
-    client: &reqwest::Client,
-    node: &str,
-    run: &str,
-    replays: usize,
-) -> anyhow::Result<Vec<String>> {
-    let sessions = replays.div_ceil(STREAMS_PER_SESSION);
-    let mut tokens = Vec::new();
-    for a in 0..sessions.div_ceil(SESSIONS_PER_ATTACKER) {
-        let nickname = format!("a{run}_{a}");
-        let attacker = register(client, node, &nickname).await?;
-        tokens.push(attacker.token);
-        while tokens.len() < sessions && tokens.len() % SESSIONS_PER_ATTACKER != 0 {
-            let reply: serde_json::Value = client
-                .post(format!("{node}/api/sessions"))
-                .json(&json!({"nickname": nickname, "password": "benchmark password"}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            tokens.push(reply["token"].as_str().context("token")?.to_owned());
-        }
-    }
-    Ok(tokens)
 }
 
 /// `GET /api/me` as `who`, one after another, for `length` (or until `stop`).

@@ -261,16 +261,7 @@ async fn streams_beyond_the_caps_are_429_too_many_streams() {
     // Another session of hers has room of its own, up to 32 for her in all.
     let mut sessions = vec![alice.token.clone()];
     for _ in 0..3 {
-        let reply = app
-            .call(
-                Method::POST,
-                "/sessions",
-                None,
-                Some(&json!({"nickname": "alice", "password": PASSWORD})),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK);
-        sessions.push(reply.body["token"].as_str().expect("token").to_owned());
+        sessions.push(app.sign_in("alice").await);
     }
     for token in &sessions[1..] {
         for _ in 0..8 {
@@ -278,15 +269,8 @@ async fn streams_beyond_the_caps_are_429_too_many_streams() {
         }
     }
     assert_eq!(open.len(), 32);
-    let fifth = app
-        .call(
-            Method::POST,
-            "/sessions",
-            None,
-            Some(&json!({"nickname": "alice", "password": PASSWORD})),
-        )
-        .await;
-    let token = fifth.body["token"].as_str().expect("token");
+    let fifth = app.sign_in("alice").await;
+    let token = fifth.as_str();
     let refused = app.call(Method::GET, "/events", Some(token), None).await;
     assert_eq!(refused.code(), "too_many_streams");
     // A closed stream makes room again.

@@ -139,13 +139,6 @@ pub fn session_user(
         .optional())
 }
 
-pub fn revoke_session(conn: &mut DbConnection, session: SessionId) -> QueryResult<usize> {
-    diesel::update(auth_sessions::table.find(session.get()))
-        .filter(auth_sessions::revoked_at.is_null())
-        .set(auth_sessions::revoked_at.eq(clock::now()))
-        .execute(conn)
-}
-
 /// Tells every other node that `session` is revoked (after the revocation
 /// committed). On SQLite there is no other node.
 pub fn announce_revoked(conn: &mut DbConnection, session: SessionId) -> QueryResult<()> {

@@ -210,11 +210,8 @@ pub async fn logout(
     hub: web::Data<std::sync::Arc<crate::live::Hub>>,
 ) -> Result<HttpResponse, ApiError> {
     rates.check(Action::Change, user.id)?;
-    let session = user.session_id;
-    db::write(&db, move |conn| Ok(users::revoke_session(conn, session)?)).await?;
     // Open streams of this session end at once, on this node and (by NOTIFY) on all.
-    hub.revoke_session(session.get());
-    db::write(&db, move |conn| Ok(users::announce_revoked(conn, session)?)).await?;
+    end_sessions(&db, &hub, user.id, Some(user.session_id)).await?;
     Ok(HttpResponse::NoContent()
         .cookie(auth::expired_session_cookie())
         .finish())
