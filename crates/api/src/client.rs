@@ -16,6 +16,8 @@ pub struct ClientPath {
     trusted_proxies: Vec<IpNet>,
     /// `--public-url` is https: cookies are `Secure` and answers carry HSTS.
     public_https: bool,
+    /// `--public-url`, for links natter hands out (invitations).
+    public_url: Option<String>,
 }
 
 impl ClientPath {
@@ -23,11 +25,29 @@ impl ClientPath {
         Self {
             trusted_proxies: config.trusted_proxies.clone(),
             public_https: config.public_url.as_ref().is_some_and(PublicUrl::is_https),
+            public_url: config
+                .public_url
+                .as_ref()
+                .map(|url| url.as_str().to_owned()),
         }
     }
 
     pub fn public_https(&self) -> bool {
         self.public_https
+    }
+
+    /// Where people reach natter, for links: `--public-url`, else the scheme and host
+    /// this request came in by.
+    pub fn base_url(&self, request: &HttpRequest) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let scheme = if self.is_https(request) {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", request.connection_info().host())
     }
 
     fn trusts(&self, address: IpAddr) -> bool {
@@ -116,6 +136,7 @@ mod tests {
                 .map(|p| p.parse().expect("a network"))
                 .collect(),
             public_https: false,
+            public_url: None,
         }
     }
 

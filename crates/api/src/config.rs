@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use crate::db::accounts::Registration;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "natter",
@@ -103,6 +105,17 @@ pub struct Config {
     #[arg(long, env = "NATTER_MAX_IN_FLIGHT", default_value_t = 512)]
     pub max_in_flight: usize,
 
+    /// Who may create an account: anyone (`open`), whoever has an admin's invitation
+    /// (`invite`), or no one but admins at the command line (`closed`). The first
+    /// account of an instance may always register, and becomes its admin.
+    #[arg(long, env = "NATTER_REGISTRATION", value_enum, default_value_t = Registration::Open)]
+    pub registration: Registration,
+
+    /// Serve Prometheus metrics at `/metrics` on this address (e.g. 127.0.0.1:9091);
+    /// off when not given. Keep it off the public internet.
+    #[arg(long, env = "NATTER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     pub rates: RateFlags,
 }
@@ -188,6 +201,10 @@ impl fmt::Display for Rate {
 pub struct PublicUrl(String);
 
 impl PublicUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
@@ -231,6 +248,19 @@ fn parse_network(raw: &str) -> Result<ipnet::IpNet, String> {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Administer the instance from the command line, with the server's database
+    /// settings, whether it is running or not.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+    /// Write a consistent copy of the SQLite database to FILE while natter runs
+    /// (SQLite's online backup). For PostgreSQL use pg_dump (see the README).
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Copy everything from the SQLite database (DATABASE_URL, or the one in the data
     /// directory) into an empty PostgreSQL database, and check the counts. Stop natter
     /// first; afterwards start it with DATABASE_URL set to the PostgreSQL database.
@@ -242,16 +272,37 @@ pub enum Command {
     },
 }
 
+/// `natter admin …`: each names an account by its nickname.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Make NICK an admin.
+    Grant { nickname: String },
+    /// Stop NICK being an admin (never the last one).
+    Revoke { nickname: String },
+    /// Disable NICK: their sessions and streams end, and they cannot sign in.
+    Disable { nickname: String },
+    /// Let a disabled NICK sign in again.
+    Enable { nickname: String },
+    /// Create an account for NICK and print its generated password (whatever the
+    /// registration rule).
+    CreateUser { nickname: String },
+    /// Print a one-time code, valid for an hour, with which NICK sets a new password
+    /// (`POST /api/password-resets`, or "Forgot password" in the web client).
+    ResetPassword { nickname: String },
+}
+
 /// Bounds on what one request may make the server hold, from the flags.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_members: usize,
     pub session_lifetime: chrono::Duration,
+    pub registration: Registration,
 }
 
 impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
+            registration: self.registration,
             max_members: self.max_members,
             session_lifetime: chrono::Duration::from_std(self.session_lifetime)
                 .unwrap_or(chrono::Duration::MAX)

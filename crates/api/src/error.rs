@@ -184,6 +184,20 @@ impl From<Refusal> for ApiError {
             ),
             Refusal::SignedOut => Self::unauthenticated(),
             Refusal::Invalid(error) => Self::Invalid(error),
+            Refusal::Coded {
+                code,
+                message,
+                field: None,
+            } => Self::Coded { code, message },
+            Refusal::Coded {
+                code,
+                message,
+                field: Some(field),
+            } => Self::CodedField {
+                code,
+                message,
+                field,
+            },
         }
     }
 }

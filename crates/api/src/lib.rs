@@ -3,6 +3,7 @@
 //! (one or several nodes).
 
 pub mod auth;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;

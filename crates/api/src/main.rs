@@ -1,14 +1,17 @@
 use clap::Parser;
 use natter_api::config::Command;
 use natter_api::db::copy;
-use natter_api::{Application, Config, telemetry};
+use natter_api::{Application, Config, cli, telemetry};
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     telemetry::init(config.log_format);
-    if let Some(Command::CopyToPostgres { to }) = &config.command {
-        return copy_to_postgres(&config, to);
+    match &config.command {
+        Some(Command::CopyToPostgres { to }) => return copy_to_postgres(&config, to),
+        Some(Command::Admin { action }) => return report(cli::admin(&config, action)),
+        Some(Command::Backup { to }) => return report(cli::backup(&config, to)),
+        None => {}
     }
     let app = match Application::build(&config).await {
         Ok(app) => app,
@@ -56,6 +59,22 @@ fn copy_to_postgres(
         }
         Err(error) => {
             tracing::error!("copying {from} into {to} failed: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A command's outcome: what it did on standard output, or why not on standard error
+/// and a failing exit status.
+#[allow(clippy::print_stdout, clippy::print_stderr)] // the command's report is its output
+fn report(outcome: anyhow::Result<String>) -> std::process::ExitCode {
+    match outcome {
+        Ok(said) => {
+            println!("{said}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("natter: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }

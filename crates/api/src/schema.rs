@@ -1,6 +1,24 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    auth_invites (code) {
+        code -> Text,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        uses_left -> Int8,
+    }
+}
+
+diesel::table! {
+    auth_password_resets (user_id) {
+        user_id -> Int8,
+        code_hash -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     auth_sessions (id) {
         id -> Int8,
         user_id -> Int8,
@@ -30,6 +48,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         nickname_skeleton -> Nullable<Text>,
+        admin -> Bool,
+        disabled_at -> Nullable<Timestamp>,
+        last_active_at -> Nullable<Timestamp>,
     }
 }
 
@@ -48,7 +69,7 @@ diesel::table! {
     chat_conversations (id) {
         id -> Int8,
         title -> Text,
-        created_by -> Int8,
+        created_by -> Nullable<Int8>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         last_activity_at -> Timestamp,
@@ -94,7 +115,7 @@ diesel::table! {
     chat_messages (id) {
         id -> Int8,
         conversation_id -> Int8,
-        sender_id -> Int8,
+        sender_id -> Nullable<Int8>,
         content -> Text,
         client_id -> Nullable<Text>,
         created_at -> Timestamp,
@@ -119,6 +140,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(auth_invites -> auth_users (created_by));
+diesel::joinable!(auth_password_resets -> auth_users (user_id));
 diesel::joinable!(auth_sessions -> auth_users (user_id));
 diesel::joinable!(chat_conversation_members -> auth_users (user_id));
 diesel::joinable!(chat_conversation_members -> chat_conversations (conversation_id));
@@ -132,6 +155,8 @@ diesel::joinable!(chat_messages -> chat_conversations (conversation_id));
 diesel::joinable!(chat_seen_messages -> auth_users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    auth_invites,
+    auth_password_resets,
     auth_sessions,
     auth_sign_in_throttle,
     auth_users,

@@ -41,6 +41,15 @@ pub struct User {
     pub nickname: String,
 }
 
+/// `GET /api/me`: the signed-in person, and whether they administer the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub id: UserId,
+    pub nickname: String,
+    pub admin: bool,
+}
+
 /// `POST /api/users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -49,6 +58,9 @@ pub struct RegisterRequest {
     pub nickname: String,
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: String,
+    /// Required while registration is by invitation (`--registration invite`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
 }
 
 impl RegisterRequest {
@@ -58,6 +70,161 @@ impl RegisterRequest {
             Password::parse(&self.password).for_field("password")?,
         ))
     }
+}
+
+/// `POST /api/invites`: both optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateInviteRequest {
+    /// 1 to 8760 (a year); 168 (a week) if not given.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 8760))]
+    pub expires_in_hours: Option<i64>,
+    /// 1 to 1000; 1 if not given.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    pub max_uses: Option<i64>,
+}
+
+impl CreateInviteRequest {
+    pub const DEFAULT_HOURS: i64 = 168;
+    pub const MAX_HOURS: i64 = 8760;
+    pub const DEFAULT_USES: i64 = 1;
+    pub const MAX_USES: i64 = 1000;
+
+    /// Hours until it expires and how many may register with it.
+    pub fn validate(&self) -> Result<(i64, i64), FieldError> {
+        let within = |value: Option<i64>, default: i64, max: i64, field: &'static str| {
+            let value = value.unwrap_or(default);
+            if (1..=max).contains(&value) {
+                Ok(value)
+            } else {
+                Err(FieldError::new(field, ValidationError::OutOfRange { max }))
+            }
+        };
+        Ok((
+            within(
+                self.expires_in_hours,
+                Self::DEFAULT_HOURS,
+                Self::MAX_HOURS,
+                "expires_in_hours",
+            )?,
+            within(
+                self.max_uses,
+                Self::DEFAULT_USES,
+                Self::MAX_USES,
+                "max_uses",
+            )?,
+        ))
+    }
+}
+
+/// An invitation to register, as its admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invite {
+    pub code: String,
+    /// The web client's sign-up form with the code filled in.
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub uses_left: i64,
+}
+
+/// A person as an admin sees them (`GET /api/admin/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminUser {
+    pub id: UserId,
+    pub nickname: String,
+    pub created_at: DateTime<Utc>,
+    /// When a request of theirs last came in (noted every few minutes).
+    pub last_active_at: Option<DateTime<Utc>>,
+    pub admin: bool,
+    pub disabled: bool,
+}
+
+/// A page of `GET /api/admin/users`, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminUserPage {
+    pub users: Vec<AdminUser>,
+    /// Pass as `after` for the next page; `null` on the last.
+    pub next_after: Option<UserId>,
+}
+
+/// `GET /api/admin/users`: people with ids above `after`, at most `limit` (1–200,
+/// default 50).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct AdminUserQuery {
+    #[cfg_attr(feature = "openapi", param(minimum = 0), schema(minimum = 0))]
+    pub after: Option<i64>,
+    #[cfg_attr(
+        feature = "openapi",
+        param(minimum = 1, maximum = 200),
+        schema(minimum = 1, maximum = 200)
+    )]
+    pub limit: Option<i64>,
+}
+
+impl AdminUserQuery {
+    pub const DEFAULT_LIMIT: i64 = 50;
+    pub const MAX_LIMIT: i64 = 200;
+
+    /// The id to start after and the page size.
+    pub fn validate(&self) -> Result<(i64, i64), FieldError> {
+        let after = self.after.unwrap_or(0);
+        if after < 0 {
+            return Err(FieldError::new("after", ValidationError::NotAnId));
+        }
+        let limit = self.limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(FieldError::new(
+                "limit",
+                ValidationError::OutOfRange {
+                    max: Self::MAX_LIMIT,
+                },
+            ));
+        }
+        Ok((after, limit))
+    }
+}
+
+/// `PUT /api/me/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
+    pub new_password: String,
+}
+
+impl ChangePasswordRequest {
+    pub fn validate(&self) -> Result<Password, FieldError> {
+        Password::parse(&self.new_password).for_field("new_password")
+    }
+}
+
+/// `POST /api/password-resets`: the code an admin handed out, and the new password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasswordResetRequest {
+    pub nickname: String,
+    pub code: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
+    pub new_password: String,
+}
+
+impl PasswordResetRequest {
+    pub fn validate(&self) -> Result<Password, FieldError> {
+        Password::parse(&self.new_password).for_field("new_password")
+    }
+}
+
+/// `DELETE /api/me`: my password, to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeleteAccountRequest {
+    pub password: String,
 }
 
 /// `POST /api/sessions`. Not validated beyond presence: a wrong value is simply a
@@ -178,7 +345,8 @@ pub struct UserRef {
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
-    pub sender: User,
+    /// `null` when the sender has deleted their account ("Deleted account").
+    pub sender: Option<User>,
     pub content: String,
     pub client_id: Option<ClientId>,
     pub created_at: DateTime<Utc>,
@@ -186,12 +354,33 @@ pub struct Message {
     pub seen_by: Vec<SeenEntry>,
 }
 
+impl Message {
+    /// Whether `user` sent it (never, once its sender's account is deleted).
+    pub fn sent_by(&self, user: UserId) -> bool {
+        self.sender.as_ref().is_some_and(|sender| sender.id == user)
+    }
+
+    /// Who sent it, as people see it.
+    pub fn sender_name(&self) -> &str {
+        sender_name(self.sender.as_ref())
+    }
+}
+
+/// What stands for a sender whose account is deleted.
+pub const DELETED_ACCOUNT: &str = "Deleted account";
+
+/// The nickname of `sender`, or [`DELETED_ACCOUNT`].
+pub fn sender_name(sender: Option<&User>) -> &str {
+    sender.map_or(DELETED_ACCOUNT, |sender| sender.nickname.as_str())
+}
+
 /// The newest message of a conversation, as the conversation list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessagePreview {
     pub id: MessageId,
-    pub sender: User,
+    /// `null` when the sender has deleted their account.
+    pub sender: Option<User>,
     pub content: String,
     pub created_at: DateTime<Utc>,
 }

@@ -27,6 +27,20 @@ pub enum ErrorCode {
     OwnerMustTransfer,
     /// The request body is over the size limit.
     PayloadTooLarge,
+    /// Registration is by invitation: `invite_code` is missing or unknown.
+    InviteRequired,
+    /// The invitation has expired or been used up.
+    InviteExpired,
+    /// Registration is closed: an admin creates accounts (`natter admin create-user`).
+    RegistrationClosed,
+    /// An admin has disabled this account: it cannot sign in.
+    AccountDisabled,
+    /// The instance's last admin cannot stop being one (or be disabled, or leave).
+    LastAdmin,
+    /// The password given to confirm a change is not the account's.
+    WrongPassword,
+    /// The password reset code is wrong, used or expired.
+    InvalidResetCode,
     /// A value was read but is not acceptable; `field` names it.
     InvalidValue,
     /// Too many attempts; try again after `Retry-After` seconds.
@@ -46,10 +60,19 @@ impl ErrorCode {
         match self {
             Self::BadRequest => 400,
             Self::Unauthenticated | Self::InvalidCredentials => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden
+            | Self::InviteRequired
+            | Self::RegistrationClosed
+            | Self::AccountDisabled
+            | Self::WrongPassword
+            | Self::InvalidResetCode => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::NicknameTaken | Self::ConversationClosed | Self::OwnerMustTransfer => 409,
+            Self::NicknameTaken
+            | Self::ConversationClosed
+            | Self::OwnerMustTransfer
+            | Self::LastAdmin => 409,
+            Self::InviteExpired => 410,
             Self::PayloadTooLarge => 413,
             Self::InvalidValue => 422,
             Self::RateLimited | Self::TooManyStreams => 429,

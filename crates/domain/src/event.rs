@@ -171,7 +171,7 @@ mod tests {
                 message: Message {
                     id: MessageId(9),
                     conversation_id,
-                    sender: user(),
+                    sender: Some(user()),
                     content: "hi".into(),
                     client_id: None,
                     created_at: at,

@@ -197,7 +197,7 @@ impl ClientState {
         let above = i64::try_from(
             messages
                 .iter()
-                .filter(|m| m.id.get() > watermark && m.sender.id != me)
+                .filter(|m| m.id.get() > watermark && !m.sent_by(me))
                 .count(),
         )
         .unwrap_or(i64::MAX);
@@ -215,7 +215,7 @@ impl ClientState {
             Event::MessageCreated { message } => {
                 let conversation = message.conversation_id;
                 if let Some(client_id) = message.client_id
-                    && message.sender.id == self.me
+                    && message.sent_by(self.me)
                 {
                     self.pending.retain(|p| p.client_id != client_id);
                 }
@@ -238,7 +238,7 @@ impl ClientState {
                             content: message.content.clone(),
                             created_at: message.created_at,
                         });
-                        if message.sender.id != me && watermark.is_none_or(|w| w < message.id) {
+                        if !message.sent_by(me) && watermark.is_none_or(|w| w < message.id) {
                             summary.unread_count += 1;
                         }
                     }
@@ -327,7 +327,7 @@ impl ClientState {
                 if let Some(messages) = self.messages.get_mut(conversation_id) {
                     for message in messages
                         .iter_mut()
-                        .filter(|m| m.id <= *up_to_message_id && m.sender.id != user.id)
+                        .filter(|m| m.id <= *up_to_message_id && !m.sent_by(user.id))
                     {
                         if !message.seen_by.iter().any(|s| s.user.id == user.id) {
                             message.seen_by.push(SeenEntry {
@@ -473,7 +473,7 @@ mod tests {
         Message {
             id: MessageId(id),
             conversation_id: ConversationId(1),
-            sender: user(sender),
+            sender: Some(user(sender)),
             content: format!("m{id}"),
             client_id: None,
             created_at: Utc
@@ -628,7 +628,7 @@ mod tests {
         state.conversations[0].unread_count = 30;
         state.conversations[0].last_message = Some(MessagePreview {
             id: MessageId(40),
-            sender: user(1),
+            sender: Some(user(1)),
             content: "m40".into(),
             created_at: Utc.timestamp_opt(1_700_000_040, 0).single().expect("time"),
         });

@@ -33,6 +33,7 @@ pub const CSRF_HEADER: &str = "x-requested-with";
 pub struct CurrentUser {
     pub id: UserId,
     pub nickname: String,
+    pub admin: bool,
     pub session_id: SessionId,
     pub session_expires_at: chrono::DateTime<chrono::Utc>,
 }
@@ -68,7 +69,7 @@ impl FromRequest for CurrentUser {
             if stale {
                 // Best effort: a session's list shows it in use, give or take minutes.
                 let noted = db::write(&db, move |conn| {
-                    Ok(db::users::touch_session(conn, session)?)
+                    Ok(db::users::touch_session(conn, session, claims.user_id)?)
                 })
                 .await;
                 if let Err(error) = noted {
@@ -78,6 +79,7 @@ impl FromRequest for CurrentUser {
             Ok(Self {
                 id: UserId(user.id),
                 nickname: user.nickname,
+                admin: user.admin,
                 session_id: session,
                 session_expires_at: db::clock::utc(times.expires_at),
             })

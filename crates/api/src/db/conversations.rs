@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use natter_domain::api::{Conversation, ConversationSummary, Member, MessagePreview, User};
 use natter_domain::event::Event;
 use natter_domain::{
@@ -200,10 +200,10 @@ struct LastMessage {
     conversation_id: i64,
     #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = BigInt)]
-    sender_id: i64,
-    #[diesel(sql_type = Text)]
-    sender_nickname: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    sender_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sender_nickname: Option<String>,
     #[diesel(sql_type = Text)]
     content: String,
     #[diesel(sql_type = Timestamp)]
@@ -239,7 +239,7 @@ pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<Conversatio
            FROM chat_conversation_members mine \
            JOIN chat_messages m ON m.id = (SELECT max(l.id) FROM chat_messages l \
                                             WHERE l.conversation_id = mine.conversation_id) \
-           JOIN auth_users u ON u.id = m.sender_id \
+           LEFT JOIN auth_users u ON u.id = m.sender_id \
           WHERE mine.user_id = $1",
     )
     .bind::<BigInt, _>(me.get())
@@ -251,7 +251,7 @@ pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<Conversatio
         "SELECT mine.conversation_id, count(m.id) AS unread \
            FROM chat_conversation_members mine \
            JOIN chat_messages m ON m.conversation_id = mine.conversation_id \
-            AND m.id > coalesce(mine.last_seen_message_id, 0) AND m.sender_id <> mine.user_id \
+            AND m.id > coalesce(mine.last_seen_message_id, 0) AND (m.sender_id IS NULL OR m.sender_id <> mine.user_id) \
           WHERE mine.user_id = $1 \
           GROUP BY mine.conversation_id",
     )
@@ -268,10 +268,12 @@ pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<Conversatio
                 conversation,
                 last_message: last.get(&row.id).map(|message| MessagePreview {
                     id: MessageId(message.id),
-                    sender: User {
-                        id: UserId(message.sender_id),
-                        nickname: message.sender_nickname.clone(),
-                    },
+                    sender: message.sender_id.zip(message.sender_nickname.clone()).map(
+                        |(id, nickname)| User {
+                            id: UserId(id),
+                            nickname,
+                        },
+                    ),
                     content: message.content.clone(),
                     created_at: utc(message.created_at),
                 }),
@@ -515,4 +517,80 @@ pub fn ids_of(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<i64>> {
         .filter(chat_conversation_members::user_id.eq(user.get()))
         .select(chat_conversation_members::conversation_id)
         .load(conn)
+}
+
+/// `user` leaves conversation `id` for good, their account being deleted: a
+/// conversation they owned passes to its longest-standing member, and one left with
+/// fewer than two members closes. Their removal is announced to the others only
+/// (their own streams end with their sessions).
+pub fn leave_for_good(conn: &mut DbConnection, id: i64, user: UserId) -> DbResult<()> {
+    let conversation = ConversationId(id);
+    lock(conn, conversation)?;
+    let members: Vec<(i64, bool)> = chat_conversation_members::table
+        .filter(chat_conversation_members::conversation_id.eq(id))
+        .order((
+            chat_conversation_members::joined_at,
+            chat_conversation_members::joined_seq,
+            chat_conversation_members::user_id,
+        ))
+        .select((
+            chat_conversation_members::user_id,
+            chat_conversation_members::owner,
+        ))
+        .load(conn)?;
+    let Some(&(_, owned)) = members.iter().find(|(member, _)| *member == user.get()) else {
+        return Ok(());
+    };
+    let remaining: Vec<i64> = members
+        .iter()
+        .map(|(member, _)| *member)
+        .filter(|member| *member != user.get())
+        .collect();
+    diesel::delete(chat_conversation_members::table.find((id, user.get()))).execute(conn)?;
+    if let (true, Some(&heir)) = (owned, remaining.first()) {
+        diesel::update(chat_conversation_members::table.find((id, heir)))
+            .set(chat_conversation_members::owner.eq(true))
+            .execute(conn)?;
+        events::append(
+            conn,
+            id,
+            None,
+            &Event::OwnershipTransferred {
+                conversation_id: conversation,
+                from: user,
+                to: UserId(heir),
+            },
+        )?;
+    }
+    events::append(
+        conn,
+        id,
+        None,
+        &Event::MemberRemoved {
+            conversation_id: conversation,
+            user_id: user,
+        },
+    )?;
+    if remaining.len() < 2 {
+        let now = clock::now();
+        let closed = diesel::update(chat_conversations::table.find(id))
+            .filter(chat_conversations::closed_at.is_null())
+            .set((
+                chat_conversations::closed_at.eq(now),
+                chat_conversations::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if closed > 0 {
+            events::append(
+                conn,
+                id,
+                None,
+                &Event::ConversationClosed {
+                    conversation_id: conversation,
+                    closed_at: utc(now),
+                },
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -48,16 +48,20 @@ macro_rules! rows {
 rows! {
     auth_users { id: i64, nickname: String, nickname_key: String, password_hash: String,
                  created_at: NaiveDateTime, updated_at: NaiveDateTime,
-                 nickname_skeleton: Option<String> }
+                 nickname_skeleton: Option<String>, admin: bool,
+                 disabled_at: Option<NaiveDateTime>, last_active_at: Option<NaiveDateTime> }
     auth_sessions { id: i64, user_id: i64, created_at: NaiveDateTime, expires_at: NaiveDateTime,
                     revoked_at: Option<NaiveDateTime>, last_used_at: Option<NaiveDateTime>,
                     user_agent: Option<String> }
     auth_sign_in_throttle { key: String, failures: i64, last_attempt_at: NaiveDateTime,
                             blocked_until: Option<NaiveDateTime> }
-    chat_conversations { id: i64, title: String, created_by: i64, created_at: NaiveDateTime,
+    auth_invites { code: String, created_by: Option<i64>, created_at: NaiveDateTime,
+                   expires_at: NaiveDateTime, uses_left: i64 }
+    auth_password_resets { user_id: i64, code_hash: String, expires_at: NaiveDateTime }
+    chat_conversations { id: i64, title: String, created_by: Option<i64>, created_at: NaiveDateTime,
                          updated_at: NaiveDateTime, last_activity_at: NaiveDateTime,
                          closed_at: Option<NaiveDateTime>, last_event_seq: i64 }
-    chat_messages { id: i64, conversation_id: i64, sender_id: i64, content: String,
+    chat_messages { id: i64, conversation_id: i64, sender_id: Option<i64>, content: String,
                     client_id: Option<String>, created_at: NaiveDateTime }
     chat_conversation_members { conversation_id: i64, user_id: i64, owner: bool,
                                 joined_at: NaiveDateTime, last_seen_message_id: Option<i64>,
@@ -190,6 +194,8 @@ fn copy_all(
         copy_table!(by_id auth_users, source, target),
         copy_table!(by_id auth_sessions, source, target),
         copy_table!(whole auth_sign_in_throttle, source, target),
+        copy_table!(whole auth_invites, source, target),
+        copy_table!(whole auth_password_resets, source, target),
         copy_table!(by_id chat_conversations, source, target),
         copy_table!(by_id chat_messages, source, target),
         copy_table!(whole chat_conversation_members, source, target),

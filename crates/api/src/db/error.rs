@@ -3,7 +3,7 @@
 //! HTTP layer maps each to its status in one place (`From<DbError> for ApiError`).
 
 use diesel::result::{DatabaseErrorKind, Error};
-use natter_domain::FieldError;
+use natter_domain::{ErrorCode, FieldError};
 
 pub type DbResult<T> = Result<T, DbError>;
 
@@ -52,6 +52,23 @@ pub enum Refusal {
     /// A value that only the database can judge (a person who does not exist).
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// Any other rule, with its code, a message for people and the field at fault.
+    #[error("{message}")]
+    Coded {
+        code: ErrorCode,
+        message: &'static str,
+        field: Option<&'static str>,
+    },
+}
+
+impl Refusal {
+    pub const fn coded(code: ErrorCode, message: &'static str) -> Self {
+        Self::Coded {
+            code,
+            message,
+            field: None,
+        }
+    }
 }
 
 impl DbError {

@@ -8,6 +8,7 @@
 
 use diesel::prelude::*;
 
+pub mod accounts;
 pub mod channels;
 pub mod clock;
 pub mod conversations;

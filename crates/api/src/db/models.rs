@@ -14,6 +14,8 @@ pub struct UserRow {
     pub id: i64,
     pub nickname: String,
     pub password_hash: String,
+    pub admin: bool,
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 #[derive(Insertable)]
@@ -23,6 +25,7 @@ pub struct NewUser<'a> {
     pub nickname_key: &'a str,
     pub nickname_skeleton: &'a str,
     pub password_hash: &'a str,
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -85,7 +88,8 @@ pub struct NewMember {
 pub struct MessageRow {
     pub id: i64,
     pub conversation_id: i64,
-    pub sender_id: i64,
+    /// `None` once the sender's account is deleted.
+    pub sender_id: Option<i64>,
     pub content: String,
     pub client_id: Option<String>,
     pub created_at: NaiveDateTime,

@@ -82,7 +82,7 @@ pub(crate) fn lock_sqlite_file(path: &Path) -> anyhow::Result<File> {
 
 /// `BEGIN IMMEDIATE` takes SQLite's write lock up front, so a transaction that reads
 /// before it writes can never find its snapshot stale when it comes to write.
-fn immediate_transaction<T, E>(
+pub(crate) fn immediate_transaction<T, E>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
 ) -> Result<T, E>

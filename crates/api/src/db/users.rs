@@ -3,10 +3,10 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use natter_domain::api::User;
-use natter_domain::{Nickname, SessionId, UserId};
+use natter_domain::{SessionId, UserId};
 
 use crate::db::clock::{self, database_now};
-use crate::db::models::{NewSession, NewUser, SessionRow, UserRow};
+use crate::db::models::{NewSession, SessionRow, UserRow};
 use crate::db::{DbConnection, channels, per_backend};
 use crate::schema::{auth_sessions, auth_users};
 
@@ -17,37 +17,21 @@ pub fn to_user(row: &UserRow) -> User {
     }
 }
 
+/// Who sent `message`: `None` once their account is deleted.
+pub fn sender_of(
+    conn: &mut DbConnection,
+    message: &crate::db::models::MessageRow,
+) -> QueryResult<Option<User>> {
+    Ok(match message.sender_id {
+        Some(id) => by_id(conn, UserId(id))?.as_ref().map(to_user),
+        None => None,
+    })
+}
+
 /// The confusable skeleton (Unicode TS #39) of a nickname key: nicknames that look
 /// alike ("аlice" with a Cyrillic "а", "rn" and "m") share one.
 pub fn skeleton(nickname_key: &str) -> String {
     unicode_security::skeleton(nickname_key).collect()
-}
-
-/// `Ok(None)` when the nickname (in any letter case or width), or one that looks
-/// like it, is taken.
-#[tracing::instrument(skip_all)]
-pub fn create(
-    conn: &mut DbConnection,
-    nickname: &Nickname,
-    password_hash: &str,
-) -> QueryResult<Option<UserRow>> {
-    let key = nickname.canonical();
-    let skeleton = skeleton(&key);
-    let new = NewUser {
-        nickname: nickname.as_str(),
-        nickname_key: &key,
-        nickname_skeleton: &skeleton,
-        password_hash,
-    };
-    let inserted = per_backend!(conn, c => diesel::insert_into(auth_users::table)
-        .values(&new)
-        .returning(UserRow::as_returning())
-        .get_result(c));
-    match inserted {
-        Ok(row) => Ok(Some(row)),
-        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
-        Err(other) => Err(other),
-    }
 }
 
 pub fn by_nickname_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<UserRow>> {
@@ -107,10 +91,14 @@ pub fn start_session(
         last_used_at: created_at,
         user_agent,
     };
-    per_backend!(conn, c => diesel::insert_into(auth_sessions::table)
+    let session = per_backend!(conn, c => diesel::insert_into(auth_sessions::table)
         .values(&new)
         .returning(SessionRow::as_returning())
-        .get_result(c))
+        .get_result(c))?;
+    diesel::update(auth_users::table.find(user_id))
+        .set(auth_users::last_active_at.eq(created_at))
+        .execute(conn)?;
+    Ok(session)
 }
 
 /// When a session expires, and when a request last used it.
@@ -134,6 +122,7 @@ pub fn session_user(
         .filter(auth_sessions::user_id.eq(user.get()))
         .filter(auth_sessions::revoked_at.is_null())
         .filter(auth_sessions::expires_at.gt(database_now(c)))
+        .filter(auth_users::disabled_at.is_null())
         .select((UserRow::as_select(), SessionTimes::as_select()))
         .first(c)
         .optional())
@@ -244,15 +233,25 @@ pub fn revoke_sessions(
 /// session every few minutes, not one per request.
 pub const LAST_USED_EVERY: chrono::Duration = chrono::Duration::minutes(5);
 
-/// Notes that `session` was used now, if it was last noted long enough ago.
-pub fn touch_session(conn: &mut DbConnection, session: SessionId) -> QueryResult<usize> {
+/// Notes that `user` used `session` now, if it was last noted long enough ago.
+pub fn touch_session(
+    conn: &mut DbConnection,
+    session: SessionId,
+    user: UserId,
+) -> QueryResult<usize> {
     let now = clock::now();
-    diesel::update(auth_sessions::table.find(session.get()))
+    let touched = diesel::update(auth_sessions::table.find(session.get()))
         .filter(
             auth_sessions::last_used_at
                 .is_null()
                 .or(auth_sessions::last_used_at.lt(now - LAST_USED_EVERY)),
         )
         .set(auth_sessions::last_used_at.eq(now))
-        .execute(conn)
+        .execute(conn)?;
+    if touched > 0 {
+        diesel::update(auth_users::table.find(user.get()))
+            .set(auth_users::last_active_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(touched)
 }

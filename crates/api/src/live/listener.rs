@@ -22,6 +22,11 @@ const TICK: Duration = Duration::from_millis(200);
 const READ_BATCH: i64 = 1000;
 /// While events wait for an older transaction, try again this soon.
 const RETRY: Duration = Duration::from_millis(10);
+/// How often open streams' sessions are checked against the database, for sessions
+/// ended where no NOTIFY reaches: by `natter admin disable` on SQLite, at once; and,
+/// as a backstop, a NOTIFY lost with a connection on PostgreSQL.
+const SWEEP_SQLITE: Duration = Duration::from_secs(1);
+const SWEEP_POSTGRES: Duration = Duration::from_secs(30);
 /// After losing its connection, the listener tries again this soon.
 const RECONNECT: Duration = Duration::from_millis(500);
 
@@ -65,6 +70,8 @@ struct Listener<'a> {
     /// Pruning is idempotent, so every node may do it; a tenth of the retention apart.
     prune_every: Duration,
     next_prune: Instant,
+    sweep_every: Duration,
+    next_sweep: Instant,
 }
 
 impl<'a> Listener<'a> {
@@ -87,13 +94,12 @@ impl<'a> Listener<'a> {
         hub.start_at(events::head(&mut conn)?);
         // Revocations announced while this node was not listening were not heard:
         // end the streams of every session that ended meanwhile.
-        let open = hub.session_ids();
-        if !open.is_empty() {
-            for session in users::ended_sessions(&mut conn, &open)? {
-                hub.revoke_session(session);
-            }
-        }
+        end_ended_sessions(&mut conn, hub)?;
         let now = Instant::now();
+        let sweep_every = match conn {
+            DbConnection::Pg(_) => SWEEP_POSTGRES,
+            DbConnection::Sqlite(_) => SWEEP_SQLITE,
+        };
         Ok(Self {
             db,
             hub,
@@ -107,6 +113,8 @@ impl<'a> Listener<'a> {
             retention,
             prune_every: (retention / 10).clamp(Duration::from_secs(1), Duration::from_mins(10)),
             next_prune: now,
+            sweep_every,
+            next_sweep: now + sweep_every,
         })
     }
 
@@ -133,7 +141,17 @@ impl<'a> Listener<'a> {
             self.next_read = now;
         }
         self.read(now)?;
+        self.sweep(now)?;
         self.prune(now)
+    }
+
+    /// Ends the streams of sessions that ended without a word to this node.
+    fn sweep(&mut self, now: Instant) -> anyhow::Result<()> {
+        if now >= self.next_sweep {
+            self.next_sweep = now + self.sweep_every;
+            end_ended_sessions(&mut self.conn, self.hub)?;
+        }
+        Ok(())
     }
 
     /// Takes the notifications that arrived (PostgreSQL): schedules a read for new
@@ -238,4 +256,16 @@ impl<'a> Listener<'a> {
         self.next_prune = now + self.prune_every;
         Ok(())
     }
+}
+
+/// Ends the streams of every open session that has ended: revoked, expired, or its
+/// person disabled.
+fn end_ended_sessions(conn: &mut DbConnection, hub: &Hub) -> anyhow::Result<()> {
+    let open = hub.session_ids();
+    if !open.is_empty() {
+        for session in users::ended_sessions(conn, &open)? {
+            hub.revoke_session(session);
+        }
+    }
+    Ok(())
 }

@@ -1,16 +1,18 @@
 //! Registering, signing in and out, and finding people.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::Duration;
 use natter_domain::api::{
-    AuthResponse, LoginRequest, RegisterRequest, SessionInfo, User, UserSearchQuery,
+    AuthResponse, ChangePasswordRequest, DeleteAccountRequest, LoginRequest, Me,
+    PasswordResetRequest, RegisterRequest, SessionInfo, User, UserSearchQuery,
 };
 use natter_domain::{ErrorBody, ErrorCode, Nickname, SessionId, UserId};
 
 use crate::auth::{self, CurrentUser, TokenKeys, password};
 use crate::client;
 use crate::config::Limits;
+use crate::db::accounts::{self, Gate};
 use crate::db::clock::utc;
 use crate::db::models::UserRow;
 use crate::db::{self, Db, throttle, users};
@@ -72,8 +74,10 @@ async fn signed_in(
     tag = "accounts",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Registered and signed in", body = AuthResponse),
+        (status = 201, description = "Registered and signed in; the instance's first account is its admin", body = AuthResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 403, description = "Registration is by invitation and invite_code is missing or unknown (`invite_required`), or registration is closed (`registration_closed`)", body = ErrorBody),
+        (status = 410, description = "The invitation has expired or been used up (`invite_expired`)", body = ErrorBody),
         (status = 409, description = "Nickname taken (in any letter case or width), or one that looks just like it", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 422, description = "Invalid nickname or password", body = ErrorBody),
@@ -92,15 +96,13 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let (nickname, password) = body.0.validate()?;
     rates.check(Action::Register, client::address_of(&request))?;
+    let gate = Gate::Api(limits.registration, body.0.invite_code);
     let hash = password::off_thread(move || password::hash(&password)).await??;
-    let user = db::write(&db, move |conn| Ok(users::create(conn, &nickname, &hash)?))
-        .await?
-        .ok_or(ApiError::CodedField {
-            code: ErrorCode::NicknameTaken,
-            message: "this nickname, or one that looks just like it, is taken",
-            field: "nickname",
-        })?;
-    tracing::info!(user_id = user.id, "registered");
+    let user = db::write(&db, move |conn| {
+        accounts::register(conn, &nickname, &hash, &gate)
+    })
+    .await?;
+    tracing::info!(user_id = user.id, admin = user.admin, "registered");
     signed_in(
         &request,
         &db,
@@ -120,6 +122,7 @@ pub async fn register(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong nickname or password", body = ErrorBody),
+        (status = 403, description = "An admin has disabled this account (`account_disabled`)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address, or for this account from it; see Retry-After", body = ErrorBody),
         (status = 503, description = "Too many password checks waiting; see Retry-After", body = ErrorBody),
     )
@@ -182,6 +185,13 @@ pub async fn login(
                 Ok(throttle::succeeded(conn, &account_key, &[address_key])?)
             })
             .await?;
+            // Said only to whoever knows the password.
+            if user.disabled_at.is_some() {
+                return Err(ApiError::coded(
+                    ErrorCode::AccountDisabled,
+                    "an admin has disabled this account",
+                ));
+            }
             let lifetime = limits.session_lifetime;
             signed_in(&request, &db, lifetime, &keys, user, StatusCode::OK).await
         }
@@ -315,34 +325,202 @@ async fn end_sessions(
         Ok(users::revoke_sessions(conn, user, only)?)
     })
     .await?;
-    for session in &ended {
+    let count = ended.len();
+    end_streams(db, hub, ended).await?;
+    Ok(count)
+}
+
+/// Ends the streams of `sessions`, revoked already: on this node at once, and on the
+/// others by NOTIFY.
+pub(super) async fn end_streams(
+    db: &Db,
+    hub: &crate::live::Hub,
+    sessions: Vec<i64>,
+) -> Result<(), ApiError> {
+    for session in &sessions {
         hub.revoke_session(*session);
     }
-    let announced = ended.clone();
+    if sessions.is_empty() {
+        return Ok(());
+    }
     db::write(db, move |conn| {
-        for session in announced {
+        for session in sessions {
             users::announce_revoked(conn, SessionId(session))?;
         }
         Ok(())
     })
     .await?;
-    Ok(ended.len())
+    Ok(())
+}
+
+/// Checks `password` against `user`'s off the async workers: 403 `wrong_password`
+/// naming `field` when it is not theirs.
+async fn confirm_password(
+    db: &Db,
+    user: UserId,
+    password: String,
+    field: &'static str,
+) -> Result<(), ApiError> {
+    let stored = db::read(db, move |conn| Ok(users::by_id(conn, user)?))
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?
+        .password_hash;
+    if password::off_thread(move || password::verify(&password, &stored)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::CodedField {
+            code: ErrorCode::WrongPassword,
+            message: "this is not the account's password",
+            field,
+        })
+    }
+}
+
+/// Change my password; my other sessions end.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; this session stays signed in, every other one ends"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "current_password is wrong (`wrong_password`)", body = ErrorBody),
+        (status = 422, description = "new_password breaks the password rules", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks waiting; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[put("/me/password")]
+pub async fn change_password(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    hub: web::Data<std::sync::Arc<crate::live::Hub>>,
+    body: Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new_password = body.0.validate()?;
+    rates.check(Action::Change, user.id)?;
+    confirm_password(&db, user.id, body.0.current_password, "current_password").await?;
+    let hash = password::off_thread(move || password::hash(&new_password)).await??;
+    let (mine, keep) = (user.id, user.session_id);
+    let ended = db::write(&db, move |conn| {
+        accounts::set_password(conn, mine, &hash, Some(keep))
+    })
+    .await?;
+    end_streams(&db, &hub, ended).await?;
+    tracing::info!(user_id = %user.id, "changed their password");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Set a new password with the one-time code an admin handed out (`natter admin
+/// reset-password`); every session of the account ends.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 204, description = "The new password is set; sign in with it"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 403, description = "Wrong nickname, or a wrong, used or expired code (`invalid_reset_code`)", body = ErrorBody),
+        (status = 422, description = "new_password breaks the password rules", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Too many password checks waiting; see Retry-After", body = ErrorBody),
+    )
+)]
+#[post("/password-resets")]
+pub async fn reset_password(
+    request: HttpRequest,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    hub: web::Data<std::sync::Arc<crate::live::Hub>>,
+    body: Json<PasswordResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new_password = body.0.validate()?;
+    // Codes are long and random; guesses count as sign-in attempts all the same.
+    rates.check(Action::SignIn, client::address_of(&request))?;
+    let PasswordResetRequest { nickname, code, .. } = body.0;
+    let found = db::read(&db, move |conn| {
+        let Ok(user) = accounts::by_nickname(conn, &nickname) else {
+            return Ok(None);
+        };
+        Ok(accounts::reset_hash(conn, UserId(user.id))?.map(|hash| (user.id, hash)))
+    })
+    .await?;
+    let matches = password::off_thread(move || match &found {
+        Some((user, stored)) => password::verify(&code, stored).then_some(*user),
+        None => {
+            password::verify_against_dummy(&code);
+            None
+        }
+    })
+    .await?;
+    let Some(user) = matches else {
+        return Err(ApiError::CodedField {
+            code: ErrorCode::InvalidResetCode,
+            message: "this code is wrong, used or expired; ask an admin for a new one",
+            field: "code",
+        });
+    };
+    let hash = password::off_thread(move || password::hash(&new_password)).await??;
+    let ended = db::write(&db, move |conn| {
+        accounts::set_password(conn, UserId(user), &hash, None)
+    })
+    .await?;
+    end_streams(&db, &hub, ended).await?;
+    tracing::info!(user_id = user, "reset their password with a code");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Delete my account for good. My messages stay, from "Deleted account" (sender
+/// `null`); my reactions, receipts and sessions go; conversations I owned pass to
+/// their longest-standing member, and close when fewer than two members remain.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 204, description = "Deleted; the nickname is free again"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "password is wrong (`wrong_password`)", body = ErrorBody),
+        (status = 409, description = "The instance's last admin must make someone else admin first (`last_admin`)", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[delete("/me")]
+pub async fn delete_account(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    hub: web::Data<std::sync::Arc<crate::live::Hub>>,
+    body: Json<DeleteAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::Change, user.id)?;
+    confirm_password(&db, user.id, body.0.password, "password").await?;
+    let leaving = user.id;
+    let ended = db::write(&db, move |conn| accounts::delete_account(conn, leaving)).await?;
+    end_streams(&db, &hub, ended).await?;
+    tracing::info!(user_id = %user.id, "deleted their account");
+    Ok(HttpResponse::NoContent()
+        .cookie(auth::expired_session_cookie())
+        .finish())
 }
 
 /// The signed-in person.
 #[utoipa::path(
     tag = "accounts",
     responses(
-        (status = 200, description = "The signed-in person", body = User),
+        (status = 200, description = "The signed-in person", body = Me),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/me")]
-pub async fn me(user: CurrentUser) -> web::Json<User> {
-    web::Json(User {
+pub async fn me(user: CurrentUser) -> web::Json<Me> {
+    web::Json(Me {
         id: user.id,
         nickname: user.nickname,
+        admin: user.admin,
     })
 }
 

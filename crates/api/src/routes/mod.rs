@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::error::ApiError;
 
 mod accounts;
+mod admin;
 mod conversations;
 mod emojis;
 mod events;
@@ -60,6 +61,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::sign_out_everywhere)
         .service(accounts::end_session)
         .service(accounts::me)
+        .service(accounts::change_password)
+        .service(accounts::reset_password)
+        .service(accounts::delete_account)
+        .service(admin::create_invite)
+        .service(admin::list_invites)
+        .service(admin::delete_invite)
+        .service(admin::list_users)
+        .service(admin::disable_user)
+        .service(admin::enable_user)
         .service(accounts::search_users)
         .service(emojis::list_emojis)
         .service(conversations::list_conversations)

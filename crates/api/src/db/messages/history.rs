@@ -20,7 +20,7 @@ use crate::schema::{auth_users, chat_messages};
 pub(super) fn with_details(
     conn: &mut DbConnection,
     row: &MessageRow,
-    sender: User,
+    sender: Option<User>,
     caller: UserId,
 ) -> DbResult<Message> {
     let mut messages = vec![bare_message(row, sender)];
@@ -46,12 +46,12 @@ pub fn history(
     require_member(conn, conversation, caller)?;
     let base = || {
         chat_messages::table
-            .inner_join(auth_users::table)
+            .left_join(auth_users::table)
             .filter(chat_messages::conversation_id.eq(conversation.get()))
-            .select((MessageRow::as_select(), UserRow::as_select()))
+            .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
             .into_boxed()
     };
-    let mut rows: Vec<(MessageRow, UserRow)> = if let Some(after) = after {
+    let mut rows: Vec<(MessageRow, Option<UserRow>)> = if let Some(after) = after {
         base()
             .filter(chat_messages::id.gt(after.get()))
             .order(chat_messages::id.asc())
@@ -62,7 +62,7 @@ pub fn history(
         if let Some(before) = before {
             query = query.filter(chat_messages::id.lt(before.get()));
         }
-        let mut rows: Vec<(MessageRow, UserRow)> = query
+        let mut rows: Vec<(MessageRow, Option<UserRow>)> = query
             .order(chat_messages::id.desc())
             .limit(limit)
             .load(conn)?;
@@ -97,7 +97,7 @@ pub fn history(
     };
     let mut messages: Vec<Message> = rows
         .drain(..)
-        .map(|(row, sender)| bare_message(&row, users::to_user(&sender)))
+        .map(|(row, sender)| bare_message(&row, sender.as_ref().map(users::to_user)))
         .collect();
     attach_details(conn, conversation, caller, &mut messages)?;
     Ok(MessagePage {
@@ -231,7 +231,7 @@ fn attach_details(
         message.reactions = by_message.remove(&message.id.get()).unwrap_or_default();
         let mut seen_by: Vec<SeenEntry> = moves
             .values()
-            .filter(|(user, _)| user.id != message.sender.id)
+            .filter(|(user, _)| !message.sent_by(user.id))
             .filter_map(|(user, user_moves)| {
                 // Watermarks only move forward in time, so the first move that covers
                 // the message is when it was first seen.

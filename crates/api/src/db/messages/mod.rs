@@ -35,7 +35,7 @@ fn visible_message(
 }
 
 /// A message as its row says, without reactions and seen-by.
-fn bare_message(row: &MessageRow, sender: User) -> Message {
+fn bare_message(row: &MessageRow, sender: Option<User>) -> Message {
     Message {
         id: MessageId(row.id),
         conversation_id: ConversationId(row.conversation_id),

@@ -93,7 +93,7 @@ pub fn react(
             };
             events::append(conn, message.conversation_id, None, &event)?;
         }
-        let sender = users::by_id(conn, UserId(message.sender_id))?.ok_or(Refusal::NotFound)?;
-        Ok(with_details(conn, &message, users::to_user(&sender), caller)?.reactions)
+        let sender = users::sender_of(conn, &message)?;
+        Ok(with_details(conn, &message, sender, caller)?.reactions)
     })
 }

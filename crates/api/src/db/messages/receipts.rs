@@ -15,8 +15,8 @@ use crate::schema::{chat_conversation_members, chat_messages, chat_seen_messages
 /// Who has seen a message and when each first did (members other than its sender).
 pub fn seen_by(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResult<Vec<SeenEntry>> {
     let (message, _) = visible_message(conn, id, caller)?;
-    let sender = users::by_id(conn, UserId(message.sender_id))?.ok_or(Refusal::NotFound)?;
-    let detailed = with_details(conn, &message, users::to_user(&sender), caller)?;
+    let sender = users::sender_of(conn, &message)?;
+    let detailed = with_details(conn, &message, sender, caller)?;
     Ok(detailed.seen_by)
 }
 
@@ -91,7 +91,11 @@ pub fn mark_seen(
         let unread: i64 = chat_messages::table
             .filter(chat_messages::conversation_id.eq(conversation.get()))
             .filter(chat_messages::id.gt(watermark))
-            .filter(chat_messages::sender_id.ne(caller.get()))
+            .filter(
+                chat_messages::sender_id
+                    .is_null()
+                    .or(chat_messages::sender_id.ne(caller.get())),
+            )
             .count()
             .get_result(conn)?;
         Ok(Watermark {

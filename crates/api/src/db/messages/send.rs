@@ -95,7 +95,7 @@ pub async fn send(
                 let row = existing(conn, conversation, sender.id, client_id.as_deref())?
                     .ok_or(Refusal::NotFound)?;
                 let caller = sender.id;
-                Ok((with_details(conn, &row, sender, caller)?, false))
+                Ok((with_details(conn, &row, Some(sender), caller)?, false))
             })
             .await
         }
@@ -139,6 +139,7 @@ pub enum Sent {
 /// database knows (its id, its sender's nickname and its time).
 pub struct Send {
     session: SessionId,
+    sender: UserId,
     client_id: Option<String>,
     message: Message,
     /// On PostgreSQL, its event's payload cut around those (SQLite writes the event
@@ -158,10 +159,10 @@ impl Send {
         let message = Message {
             id: MessageId(0),
             conversation_id: conversation,
-            sender: User {
+            sender: Some(User {
                 id: sender,
                 nickname: String::new(),
-            },
+            }),
             content: body.as_str().to_owned(),
             client_id,
             created_at: DateTime::UNIX_EPOCH,
@@ -174,6 +175,7 @@ impl Send {
             .map_err(|error| DbError::Batch(format!("{error:#}")))?;
         Ok(Self {
             session,
+            sender,
             client_id: client_id.as_ref().map(ToString::to_string),
             message,
             event,
@@ -185,7 +187,7 @@ impl Send {
     }
 
     fn sender(&self) -> i64 {
-        self.message.sender.id.get()
+        self.sender.get()
     }
 }
 
@@ -215,12 +217,16 @@ impl Checked {
         let Some(nickname) = self.nickname else {
             return Sent::SignedOut;
         };
-        send.message.sender.nickname = nickname;
+        let sender = User {
+            id: send.sender,
+            nickname,
+        };
+        send.message.sender = Some(sender.clone());
         if !self.member {
             return Sent::NotFound;
         }
         match (self.existing, self.closed, self.id, self.created_at) {
-            (true, ..) => Sent::Existing(send.message.sender),
+            (true, ..) => Sent::Existing(sender),
             (_, _, Some(id), Some(created_at)) => {
                 send.message.id = MessageId(id);
                 send.message.created_at = utc(created_at);
@@ -228,7 +234,7 @@ impl Checked {
             }
             (_, Some(true), ..) => Sent::Closed,
             // A concurrent send with the same client_id committed first (rule 3).
-            (_, Some(false), ..) => Sent::Existing(send.message.sender),
+            (_, Some(false), ..) => Sent::Existing(sender),
             (_, None, ..) => Sent::NotFound,
         }
     }
@@ -445,7 +451,7 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
         && existing(
             conn,
             send.message.conversation_id,
-            send.message.sender.id,
+            send.sender,
             send.client_id.as_deref(),
         )?
         .is_some();
@@ -485,7 +491,10 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
     let mut message = send.message.clone();
     message.id = MessageId(id);
     message.created_at = utc(now);
-    message.sender.nickname.clone_from(&nickname);
+    message.sender = Some(User {
+        id: send.sender,
+        nickname: nickname.clone(),
+    });
     events::append_numbered(
         conn,
         conversation,
@@ -779,7 +788,9 @@ impl PayloadPieces {
     fn of(message: &Message) -> anyhow::Result<Self> {
         let mut marked = message.clone();
         marked.id = MessageId(i64::MIN);
-        "natter:hole".clone_into(&mut marked.sender.nickname);
+        if let Some(sender) = &mut marked.sender {
+            "natter:hole".clone_into(&mut sender.nickname);
+        }
         marked.created_at = DateTime::UNIX_EPOCH;
         let (_, payload) = events::encode(&Event::MessageCreated { message: marked })?;
         let mut pieces: [String; 4] = Default::default();
