@@ -2,6 +2,7 @@
 //! and linking 19 of them was most of the suite's time). Every test starts the real
 //! `natter` on its own database, made from a template migrated once per run.
 
+mod admin;
 mod api;
 mod authorization;
 mod bad_input;
