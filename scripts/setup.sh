@@ -83,11 +83,13 @@ if ! diesel --version >/dev/null 2>&1; then
 fi
 
 # Python tools for the API tests: schemathesis (property-based requests from the
-# OpenAPI document) and openapi-spec-validator, in a venv of their own.
+# OpenAPI document), openapi-spec-validator, and the Prometheus client library, whose
+# text-format parser reads /metrics back; in a venv of their own.
 venv="${NATTER_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/natter/venv}"
-python_tools=("schemathesis==4.32.5" "openapi-spec-validator==0.9.0")
+python_tools=("schemathesis==4.32.5" "openapi-spec-validator==0.9.0" "prometheus-client==0.23.1")
 if ! "$venv/bin/st" --version 2>/dev/null | grep -q '4\.32\.5' \
-  || ! "$venv/bin/openapi-spec-validator" --version >/dev/null 2>&1; then
+  || ! "$venv/bin/openapi-spec-validator" --version >/dev/null 2>&1 \
+  || ! "$venv/bin/python" -c 'import prometheus_client.parser' 2>/dev/null; then
   say "installing ${python_tools[*]} into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_tools[@]}"

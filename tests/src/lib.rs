@@ -384,6 +384,28 @@ pub fn natter_binary() -> PathBuf {
     binary
 }
 
+/// A tool in the Python venv scripts/setup.sh makes (schemathesis, the Prometheus
+/// client's parser): `$NATTER_VENV`, else `$XDG_DATA_HOME/natter/venv`.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let venv = std::env::var_os("NATTER_VENV").map_or_else(
+        || {
+            let data = std::env::var_os("XDG_DATA_HOME").map_or_else(
+                || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share"),
+                PathBuf::from,
+            );
+            data.join("natter/venv")
+        },
+        PathBuf::from,
+    );
+    let path = venv.join("bin").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup.sh",
+        path.display()
+    );
+    path
+}
+
 /// A running `natter` process on its own database. Killed when dropped.
 pub struct TestApp {
     // Declared first so the process dies before its database is dropped.

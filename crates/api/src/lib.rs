@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod headers;
 pub mod live;
+pub mod metrics;
 pub mod rate;
 pub mod routes;
 pub mod schema;

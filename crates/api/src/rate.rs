@@ -70,6 +70,20 @@ impl Action {
         }
     }
 
+    /// Its label in metrics.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::SignIn => "sign_in",
+            Self::CreateConversation => "create_conversation",
+            Self::Change => "change",
+            Self::Send => "send",
+            Self::React => "react",
+            Self::MarkSeen => "mark_seen",
+            Self::Search => "search",
+        }
+    }
+
     fn refusal(self) -> &'static str {
         match self {
             Self::Register => "too many sign-ups from this address; try again later",
@@ -116,12 +130,13 @@ impl RateLimits {
         let Some(limiter) = self.limiter(action) else {
             return Ok(());
         };
-        limiter
-            .check_key(&caller.into())
-            .map_err(|not_until| ApiError::RateLimited {
+        limiter.check_key(&caller.into()).map_err(|not_until| {
+            metrics::counter!(crate::metrics::RATE_LIMITED, "action" => action.name()).increment(1);
+            ApiError::RateLimited {
                 retry_after: not_until.wait_time_from(self.clock.now()),
                 message: action.refusal(),
-            })
+            }
+        })
     }
 
     fn limiter(&self, action: Action) -> Option<&DefaultKeyedRateLimiter<Caller>> {

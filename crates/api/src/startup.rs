@@ -69,6 +69,17 @@ impl Application {
         let in_flight = web::Data::new(InFlight::new(config.max_in_flight));
         let headers = SecurityHeaders::new(client_path.public_https());
 
+        let measured = match config.metrics_listen {
+            Some(address) => {
+                let handle = crate::metrics::install()?;
+                let (server, bound) = crate::metrics::serve(address, handle, pool.clone())?;
+                actix_web::rt::spawn(server);
+                tracing::info!("serving metrics on http://{bound}/metrics");
+                true
+            }
+            None => false,
+        };
+
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
@@ -76,6 +87,10 @@ impl Application {
         let web_client = web_client::WebClient::new(&config.web_dir);
         let mut server = HttpServer::new(move || {
             let (app, _) = App::new()
+                .wrap(middleware::Condition::new(
+                    measured,
+                    middleware::from_fn(crate::metrics::track),
+                ))
                 .wrap(headers.everywhere())
                 .wrap(TracingLogger::default())
                 .app_data(pool.clone())

@@ -16,7 +16,11 @@ async fn register_login_me_logout() {
 
     let me = app.get("/me", &alice).await;
     assert_eq!(me.status, StatusCode::OK);
-    assert_eq!(me.body, json!({"id": alice.id, "nickname": "Alice"}));
+    // The instance's first account is its admin.
+    assert_eq!(
+        me.body,
+        json!({"id": alice.id, "nickname": "Alice", "admin": true})
+    );
 
     // Logging in with another letter case of the nickname works too.
     let login = app

@@ -11,6 +11,7 @@ mod browser;
 mod copy;
 mod events;
 mod hostile;
+mod metrics;
 mod migrations;
 mod openapi;
 mod outage;

@@ -6,35 +6,11 @@
 //! `NATTER_SCHEMATHESIS_EXAMPLES` sets the examples per operation (default 25; try
 //! 1000 for a long run).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use natter_domain::{ConversationTitle, MessageBody, Nickname};
-use natter_tests::TestApp;
+use natter_tests::{TestApp, venv_tool as tool};
 use serde_json::Value;
-
-fn venv() -> PathBuf {
-    std::env::var_os("NATTER_VENV").map_or_else(
-        || {
-            let data = std::env::var_os("XDG_DATA_HOME").map_or_else(
-                || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share"),
-                PathBuf::from,
-            );
-            data.join("natter/venv")
-        },
-        PathBuf::from,
-    )
-}
-
-fn tool(name: &str) -> PathBuf {
-    let path = venv().join("bin").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup.sh",
-        path.display()
-    );
-    path
-}
 
 #[tokio::test]
 async fn the_document_is_valid_openapi_3() {

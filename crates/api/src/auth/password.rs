@@ -121,12 +121,17 @@ pub async fn off_thread<T: Send + 'static>(
         QUEUE.get_or_init(|| start_hashers(*QUEUE_LIMIT.get_or_init(|| DEFAULT_QUEUE_LIMIT)));
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
+        metrics::gauge!(crate::metrics::PASSWORD_QUEUE).decrement(1.0);
         let _ = reply.send(work());
     });
     queue.try_send(job).map_err(|error| match error {
-        TrySendError::Full(_) => QueueError::Full,
+        TrySendError::Full(_) => {
+            metrics::counter!(crate::metrics::PASSWORD_REFUSED).increment(1);
+            QueueError::Full
+        }
         TrySendError::Disconnected(_) => QueueError::Gone,
     })?;
+    metrics::gauge!(crate::metrics::PASSWORD_QUEUE).increment(1.0);
     answer.await.map_err(|_| QueueError::Gone)
 }
 

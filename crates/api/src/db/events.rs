@@ -136,6 +136,9 @@ struct PassRow {
     kind: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     payload: Option<String>,
+    /// Seconds from the event's write to its stamping.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+    lag: Option<f64>,
 }
 
 /// Gives committed, unstamped events their stream positions (see the migration
@@ -170,12 +173,13 @@ pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
                    stamped AS ( \
                      UPDATE chat_events e SET position = base.top + batch.n \
                        FROM batch, base WHERE e.id = batch.id \
-                     RETURNING e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload), \
+                     RETURNING e.position, e.conversation_id, e.subject_user_id, e.kind, e.payload, \
+                               extract(epoch FROM (clock_timestamp() AT TIME ZONE 'UTC') - e.created_at)::float8 AS lag), \
                    waiting AS ( \
                      SELECT count(*) AS n FROM chat_events \
                       WHERE position IS NULL AND txid >= (SELECT xmin FROM horizon)) \
               SELECT h.xmin, w.n AS waiting, s.position, s.conversation_id, s.subject_user_id, \
-                     s.kind, s.payload, \
+                     s.kind, s.payload, s.lag, \
                      (SELECT count(*) FROM (SELECT pg_notify(?, '') FROM stamped LIMIT 1) AS n) \
                        AS notified \
                 FROM horizon h CROSS JOIN waiting w LEFT JOIN stamped s ON true \
@@ -193,6 +197,9 @@ pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
     let stamped: Vec<StampedEvent> = rows
         .into_iter()
         .filter_map(|row| {
+            if let Some(lag) = row.lag {
+                metrics::histogram!(crate::metrics::STAMPER_LAG).record(lag);
+            }
             Some(StampedEvent {
                 position: row.position?,
                 conversation_id: row.conversation_id?,

@@ -175,6 +175,12 @@ impl Db {
         self.pool.get()
     }
 
+    /// The pool's connections and how many of them are idle.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     /// Whether this is PostgreSQL (else SQLite).
     pub(crate) fn is_postgres(&self) -> bool {
         matches!(*self.url, DatabaseUrl::Postgres(_))
@@ -219,7 +225,12 @@ where
 {
     let pool = db.pool.clone();
     web::block(move || {
-        let mut conn = pool.get()?;
+        let waited = Instant::now();
+        let conn = pool.get();
+        metrics::histogram!(crate::metrics::POOL_WAIT).record(waited.elapsed().as_secs_f64());
+        let mut conn = conn.inspect_err(|_| {
+            metrics::counter!(crate::metrics::POOL_TIMEOUTS).increment(1);
+        })?;
         let result = f(&mut conn);
         conn.used(
             result

@@ -166,6 +166,7 @@ impl Drop for Subscription {
             release(&mut streams.per_session, self.session_id);
             release(&mut streams.per_user, self.user_id);
         }
+        metrics::gauge!(crate::metrics::STREAMS_OPEN).decrement(1.0);
     }
 }
 
@@ -247,6 +248,7 @@ impl Hub {
         );
         *streams.per_session.entry(session_id).or_default() += 1;
         *streams.per_user.entry(user_id).or_default() += 1;
+        metrics::gauge!(crate::metrics::STREAMS_OPEN).increment(1.0);
         Ok((
             Subscription {
                 hub: self.clone(),
@@ -265,6 +267,8 @@ impl Hub {
             return;
         };
         let streams = &mut *streams;
+        metrics::counter!(crate::metrics::EVENTS_DISPATCHED)
+            .increment(u64::try_from(batch.len()).unwrap_or(u64::MAX));
         for event in batch {
             let position = event.position;
             let kind = event.kind();

@@ -107,7 +107,7 @@ pub async fn unrouted(
 
 /// The methods each documented path answers (read from the OpenAPI document, which
 /// the route table makes), for a 405 that says which.
-pub struct AllowedMethods(Vec<(Vec<Option<String>>, String)>);
+pub struct AllowedMethods(Vec<(String, Vec<Option<String>>, String)>);
 
 impl AllowedMethods {
     /// Each path of `document`, its `{parameters}` as wildcards, with its methods.
@@ -133,7 +133,7 @@ impl AllowedMethods {
                     .filter(|(_, answered)| *answered)
                     .map(|(method, _)| *method)
                     .collect();
-                (segments, allow.join(", "))
+                (template.clone(), segments, allow.join(", "))
             })
             .collect();
         Self(paths)
@@ -141,15 +141,29 @@ impl AllowedMethods {
 
     /// The `Allow` value for `path` (under `/api`), if it is a documented path.
     fn of(&self, path: &str) -> Option<&str> {
+        self.matching(path).map(|(_, allow)| allow)
+    }
+
+    /// The documented path `path` (under `/api`) is an instance of, e.g.
+    /// `/conversations/{id}` for `/conversations/7`: literal segments win over
+    /// parameters (`/sessions/current` is not `/sessions/{id}`).
+    pub fn template(&self, path: &str) -> Option<&str> {
+        self.matching(path).map(|(template, _)| template)
+    }
+
+    fn matching(&self, path: &str) -> Option<(&str, &str)> {
         let segments: Vec<&str> = path.split('/').collect();
-        self.0.iter().find_map(|(template, allow)| {
-            let matches = template.len() == segments.len()
-                && template
-                    .iter()
-                    .zip(&segments)
-                    .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got));
-            matches.then_some(allow.as_str())
-        })
+        self.0
+            .iter()
+            .filter(|(_, template, _)| {
+                template.len() == segments.len()
+                    && template
+                        .iter()
+                        .zip(&segments)
+                        .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
+            })
+            .max_by_key(|(_, template, _)| template.iter().filter(|s| s.is_some()).count())
+            .map(|(name, _, allow)| (name.as_str(), allow.as_str()))
     }
 }
 

@@ -349,6 +349,10 @@ fn write_on(db: &Db, conn: &mut DbConnection, sends: Vec<Send>) -> Vec<DbResult<
     if sends.len() > 1 {
         tracing::debug!(sends = sends.len(), "sends written together");
     }
+    if written.is_ok() {
+        #[allow(clippy::cast_precision_loss)] // a batch is at most a few hundred sends
+        metrics::histogram!(crate::metrics::SEND_BATCH).record(sends.len() as f64);
+    }
     match written {
         Ok(rows) if rows.len() == sends.len() => sends
             .into_iter()
