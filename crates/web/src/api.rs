@@ -9,10 +9,10 @@ use std::fmt::{self, Write as _};
 
 use gloo_net::http::{Method, RequestBuilder, Response};
 use natter_domain::api::{
-    AuthResponse, Conversation, ConversationSummary, CreateConversationRequest, Emoji, Health,
-    HistoryQuery, LoginRequest, MarkSeenRequest, Message, MessagePage, ReactionSummary,
-    RegisterRequest, RenameConversationRequest, SendMessageRequest, SessionInfo, User, UserRef,
-    Watermark,
+    AuthResponse, ChangePasswordRequest, Conversation, ConversationSummary,
+    CreateConversationRequest, DeleteAccountRequest, Emoji, Health, HistoryQuery, LoginRequest,
+    MarkSeenRequest, Message, MessagePage, ReactionSummary, RegisterRequest,
+    RenameConversationRequest, SendMessageRequest, SessionInfo, User, UserRef, Watermark,
 };
 use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use serde::Serialize;
@@ -191,6 +191,23 @@ pub async fn end_session(id: SessionId) -> Result<(), ApiError> {
 pub async fn sign_out_everywhere() -> Result<(), ApiError> {
     send(request(Method::DELETE, "/sessions"), None).await?;
     Ok(())
+}
+
+/// Sends `body` as JSON and expects no answer body (204).
+async fn send_json(method: Method, path: &str, body: &impl Serialize) -> Result<(), ApiError> {
+    let json = serde_json::to_string(body).map_err(|_| ApiError::Network)?;
+    send(request(method, path), Some(json)).await?;
+    Ok(())
+}
+
+/// Changes my password; my other sessions end.
+pub async fn change_password(request: &ChangePasswordRequest) -> Result<(), ApiError> {
+    send_json(Method::PUT, "/me/password", request).await
+}
+
+/// Deletes my account for good.
+pub async fn delete_account(request: &DeleteAccountRequest) -> Result<(), ApiError> {
+    send_json(Method::DELETE, "/me", request).await
 }
 
 pub async fn me() -> Result<User, ApiError> {

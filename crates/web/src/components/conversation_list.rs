@@ -70,10 +70,9 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                 .collect::<Vec<_>>()
                 .join(", ");
             let preview = s.last_message.as_ref().map(|m| {
-                let who = if m.sender.id == me {
-                    "You".to_owned()
-                } else {
-                    m.sender.nickname.clone()
+                let who = match &m.sender {
+                    Some(sender) if sender.id == me => "You".to_owned(),
+                    sender => natter_domain::api::sender_name(sender.as_ref()).to_owned(),
                 };
                 format!("{who}: {}", m.content)
             });

@@ -31,7 +31,7 @@ pub fn MessageItem(
         })
     });
     let me = store.me_id();
-    let mine = move || message.with(|m| m.as_ref().is_some_and(|m| m.sender.id == me));
+    let mine = move || message.with(|m| m.as_ref().is_some_and(|m| m.sent_by(me)));
     let picker_open = RwSignal::new(false);
     let receipts_open = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -54,7 +54,7 @@ pub fn MessageItem(
                     .map(|m| {
                         view! {
                             <div class="meta">
-                                <span class="sender" data-testid="sender">{m.sender.nickname.clone()}</span>
+                                <span class="sender" class:deleted=m.sender.is_none() data-testid="sender">{m.sender_name().to_owned()}</span>
                                 <time datetime=time::iso(m.created_at) title=time::full(m.created_at)>
                                     {time::short(m.created_at)}
                                 </time>

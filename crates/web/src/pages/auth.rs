@@ -43,21 +43,44 @@ impl FormErrors {
     }
 }
 
-/// Log in or create an account; both sign in at once.
+/// The invitation code of an invite link (`/invite/CODE`), if this is one.
+fn invite_in(path: &str) -> Option<String> {
+    path.strip_prefix("/invite/")
+        .map(|code| code.trim_matches('/').to_owned())
+        .filter(|code| !code.is_empty())
+}
+
+/// Log in or create an account; both sign in at once. An invite link opens the
+/// sign-up form with its code filled in.
 #[component]
 pub fn AuthPage(notice: Option<String>) -> impl IntoView {
     let session = use_session();
-    let mode = RwSignal::new(Mode::LogIn);
+    let invited = invite_in(
+        &leptos_router::hooks::use_location()
+            .pathname
+            .get_untracked(),
+    );
+    let mode = RwSignal::new(if invited.is_some() {
+        Mode::Register
+    } else {
+        Mode::LogIn
+    });
+    let invite_code = RwSignal::new(invited.unwrap_or_default());
     let nickname = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let errors = RwSignal::new(FormErrors::default());
 
     let submit = Action::new_local(move |(): &()| {
         let (nickname, password, mode) = (nickname.get(), password.get(), mode.get());
+        let invite_code = Some(invite_code.get().trim().to_owned()).filter(|c| !c.is_empty());
         async move {
             let answer = match mode {
                 Mode::Register => {
-                    let request = RegisterRequest { nickname, password };
+                    let request = RegisterRequest {
+                        nickname,
+                        password,
+                        invite_code,
+                    };
                     if let Err(error) = request.validate() {
                         let message = api::sentence(&error.to_string());
                         errors.set(match error.field.as_ref() {
@@ -167,6 +190,17 @@ pub fn AuthPage(notice: Option<String>) -> impl IntoView {
                 <p class="field-error" id="password-error" data-testid="password-error">
                     {move || errors.with(|e| e.password.clone())}
                 </p>
+                <Show when=move || mode.get() == Mode::Register>
+                    <label for="invite-code">"Invitation code (if you were sent one)"</label>
+                    <input
+                        id="invite-code"
+                        name="invite_code"
+                        autocomplete="off"
+                        data-testid="invite-code"
+                        prop:value=invite_code
+                        on:input=move |ev| invite_code.set(event_target_value(&ev))
+                    />
+                </Show>
                 <p class="form-error" role="alert" data-testid="form-error">
                     {move || errors.with(|e| e.form.clone())}
                 </p>

@@ -146,7 +146,7 @@ fn Timeline(id: ConversationId) -> impl IntoView {
         store.state.with(|s| {
             s.messages
                 .get(&id)
-                .and_then(|m| m.iter().rev().find(|m| m.sender.id == me))
+                .and_then(|m| m.iter().rev().find(|m| m.sent_by(me)))
                 .map(|m| m.id)
         })
     });
