@@ -37,9 +37,12 @@ const PG_SCHEMA: &str = "
      WHERE schemaname = 'public' AND tablename <> '__diesel_schema_migrations'
     ORDER BY 1";
 
-/// SQLite: every table, index and trigger as written (its own bookkeeping aside).
+/// SQLite: every table, index and trigger as written (its own bookkeeping aside). A
+/// table rebuilt and renamed (how SQLite changes a column) is written back with its
+/// name quoted: the same table.
 const SQLITE_SCHEMA: &str = "
-    SELECT type || ' ' || name || ' ' || coalesce(sql, '') AS line
+    SELECT type || ' ' || name || ' ' ||
+           replace(coalesce(sql, ''), 'CREATE TABLE \"' || name || '\"', 'CREATE TABLE ' || name) AS line
       FROM sqlite_master
      WHERE name NOT LIKE '__diesel%' AND name NOT LIKE 'sqlite_%'
      ORDER BY 1";
