@@ -1,13 +1,11 @@
 //! Start-up as a function: `main` and the tests use the same path.
 
-use std::fmt::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
@@ -213,12 +211,5 @@ fn raise_open_file_limit() -> u64 {
 
 /// 48 random bytes as hex: the token signing key when none is configured.
 fn random_secret() -> String {
-    let mut bytes = [0_u8; 48];
-    OsRng.fill_bytes(&mut bytes);
-    bytes
-        .iter()
-        .fold(String::with_capacity(96), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    crate::auth::random_hex(48)
 }

@@ -540,6 +540,7 @@ mod tests {
         let request = RegisterRequest {
             nickname: " ".into(),
             password: "long enough".into(),
+            invite_code: None,
         };
         assert_eq!(
             request.validate(),
@@ -548,6 +549,7 @@ mod tests {
         let request = RegisterRequest {
             nickname: "alice".into(),
             password: "short".into(),
+            invite_code: None,
         };
         let error = request.validate().expect_err("too short");
         assert_eq!(error.field, "password");

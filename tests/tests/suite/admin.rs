@@ -470,6 +470,7 @@ async fn a_reset_code_sets_a_new_password_once() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one account's whole departure, checked in order
 async fn deleting_my_account_leaves_my_messages_from_nobody() {
     let app = TestApp::spawn().await;
     let root = app.register("root").await;

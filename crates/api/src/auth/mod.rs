@@ -138,6 +138,20 @@ fn credentials(request: &HttpRequest) -> Result<String, ApiError> {
     Err(ApiError::unauthenticated())
 }
 
+/// `bytes` random bytes from the operating system, as hex: secrets and codes.
+pub fn random_hex(bytes: usize) -> String {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    use std::fmt::Write;
+    let mut random = vec![0_u8; bytes];
+    OsRng.fill_bytes(&mut random);
+    random
+        .iter()
+        .fold(String::with_capacity(bytes * 2), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
 /// The session cookie carrying `token`, marked Secure when the client reached us over
 /// HTTPS (as `--public-url` or a trusted proxy says: see [`crate::client`]).
 pub fn session_cookie(

@@ -57,10 +57,7 @@ fn base_url(request: &HttpRequest) -> String {
 
 /// 16 random bytes as hex: an invitation's code.
 fn new_code() -> String {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    let mut bytes = [0_u8; 16];
-    OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::auth::random_hex(16)
 }
 
 /// Invite someone to register (while `--registration invite`): share the URL.
