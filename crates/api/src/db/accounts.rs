@@ -10,10 +10,11 @@ use natter_domain::{ErrorCode, Nickname, UserId};
 
 use crate::db::clock::{self, database_now};
 use crate::db::models::{NewUser, UserRow};
+use crate::db::users::Sessions;
 use crate::db::{DbConnection, DbResult, Refusal, conversations, per_backend, users};
 use crate::schema::{
-    auth_invites, auth_password_resets, auth_sessions, auth_sign_in_throttle, auth_users,
-    chat_conversations, chat_message_reactions, chat_messages, chat_seen_messages,
+    auth_invites, auth_password_resets, auth_sign_in_throttle, auth_users, chat_conversations,
+    chat_message_reactions, chat_messages, chat_seen_messages,
 };
 
 /// Who may create an account through `POST /api/users` (`--registration`).
@@ -269,7 +270,7 @@ pub fn set_disabled(conn: &mut DbConnection, user: UserId, disabled: bool) -> Db
             .filter(auth_users::disabled_at.is_null())
             .set(auth_users::disabled_at.eq(clock::now()))
             .execute(conn)?;
-        Ok(users::revoke_sessions(conn, user, None)?)
+        Ok(users::revoke_sessions(conn, user, Sessions::All)?)
     })
 }
 
@@ -289,15 +290,8 @@ pub fn set_password(
             ))
             .execute(conn)?;
         diesel::delete(auth_password_resets::table.find(user.get())).execute(conn)?;
-        let mut revoked = users::revoke_sessions(conn, user, None)?;
-        if let Some(keep) = keep {
-            // Revoked with the others, then kept: one statement for "all but this".
-            diesel::update(auth_sessions::table.find(keep.get()))
-                .set(auth_sessions::revoked_at.eq(None::<NaiveDateTime>))
-                .execute(conn)?;
-            revoked.retain(|session| *session != keep.get());
-        }
-        Ok(revoked)
+        let which = keep.map_or(Sessions::All, Sessions::AllBut);
+        Ok(users::revoke_sessions(conn, user, which)?)
     })
 }
 
@@ -352,7 +346,7 @@ pub fn delete_account(conn: &mut DbConnection, user: UserId) -> DbResult<Vec<i64
                 "this is the last admin: make someone else admin before deleting this account",
             )?;
         }
-        let sessions = users::revoke_sessions(conn, user, None)?;
+        let sessions = users::revoke_sessions(conn, user, Sessions::All)?;
         for conversation in conversations::ids_of(conn, user)? {
             conversations::leave_for_good(conn, conversation, user)?;
         }
@@ -377,10 +371,7 @@ pub fn delete_account(conn: &mut DbConnection, user: UserId) -> DbResult<Vec<i64
             .select(auth_users::nickname_key)
             .first(conn)?;
         // Throttle keys are "ADDRESS NICKNAME_KEY" (and bare addresses, nobody's).
-        let escaped = key
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
+        let escaped = users::like_escaped(&key);
         diesel::delete(
             auth_sign_in_throttle::table.filter(
                 auth_sign_in_throttle::key

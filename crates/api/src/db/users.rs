@@ -50,12 +50,16 @@ pub fn by_id(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<UserRow>
         .optional()
 }
 
+/// `text` with LIKE's wildcards escaped by `\` (pair with `.escape('\\')`).
+pub fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// People whose nickname key starts with `prefix_key`, by nickname.
 pub fn search(conn: &mut DbConnection, prefix_key: &str, limit: i64) -> QueryResult<Vec<UserRow>> {
-    let escaped = prefix_key
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = like_escaped(prefix_key);
     auth_users::table
         // SQLite's LIKE has no escape character unless told; PostgreSQL's is `\`.
         .filter(
@@ -208,19 +212,33 @@ pub fn sessions_of(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<Ses
         .load(c))
 }
 
-/// Revokes `user`'s live sessions, or just `only` among them; answers those revoked.
+/// Which of a person's sessions to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum Sessions {
+    All,
+    Only(SessionId),
+    AllBut(SessionId),
+}
+
+/// Revokes `which` of `user`'s live sessions; answers those revoked.
 pub fn revoke_sessions(
     conn: &mut DbConnection,
     user: UserId,
-    only: Option<SessionId>,
+    which: Sessions,
 ) -> QueryResult<Vec<i64>> {
     per_backend!(conn, c => {
         let mut query = diesel::update(auth_sessions::table)
             .filter(auth_sessions::user_id.eq(user.get()))
             .filter(auth_sessions::revoked_at.is_null())
             .into_boxed();
-        if let Some(session) = only {
-            query = query.filter(auth_sessions::id.eq(session.get()));
+        match which {
+            Sessions::All => {}
+            Sessions::Only(session) => {
+                query = query.filter(auth_sessions::id.eq(session.get()));
+            }
+            Sessions::AllBut(session) => {
+                query = query.filter(auth_sessions::id.ne(session.get()));
+            }
         }
         query
             .set(auth_sessions::revoked_at.eq(clock::now()))

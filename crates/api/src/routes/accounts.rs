@@ -322,7 +322,8 @@ async fn end_sessions(
     only: Option<SessionId>,
 ) -> Result<usize, ApiError> {
     let ended = db::write(db, move |conn| {
-        Ok(users::revoke_sessions(conn, user, only)?)
+        let which = only.map_or(users::Sessions::All, users::Sessions::Only);
+        Ok(users::revoke_sessions(conn, user, which)?)
     })
     .await?;
     let count = ended.len();
