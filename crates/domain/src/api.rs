@@ -516,6 +516,54 @@ impl HistoryQuery {
     pub const MAX_LIMIT: i64 = 100;
 }
 
+/// `GET /api/conversations/{id}/export`: everything a member can see of a
+/// conversation, as one document (streamed, so any length takes bounded memory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationExport {
+    pub exported_at: DateTime<Utc>,
+    pub id: ConversationId,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub members: Vec<ExportedMember>,
+    /// Every message, oldest first.
+    pub messages: Vec<ExportedMessage>,
+}
+
+/// A member in an export: who, since when, and how far they have read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportedMember {
+    pub user: User,
+    pub owner: bool,
+    pub joined_at: DateTime<Utc>,
+    pub last_seen_message_id: Option<MessageId>,
+}
+
+/// A message in an export, with each reaction and when it was made, and who has
+/// seen it and when they first did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportedMessage {
+    pub id: MessageId,
+    /// `null` when the sender has deleted their account.
+    pub sender: Option<User>,
+    pub content: String,
+    pub created_at: DateTime<Utc>,
+    pub reactions: Vec<ExportedReaction>,
+    pub seen_by: Vec<SeenEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportedReaction {
+    pub emoji: String,
+    pub unicode: String,
+    pub user: User,
+    pub created_at: DateTime<Utc>,
+}
+
 /// My read state in a conversation after marking messages seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

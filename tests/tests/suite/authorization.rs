@@ -55,6 +55,12 @@ fn scoped_routes() -> Vec<Scoped> {
             body: none,
         },
         Scoped {
+            method: Method::GET,
+            path: "/conversations/{id}/export",
+            access: Members,
+            body: none,
+        },
+        Scoped {
             method: Method::PATCH,
             path: "/conversations/{id}",
             access: Owner,
@@ -320,5 +326,5 @@ async fn scoped_routes_answer_each_actor() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 12 * 4);
+    assert_eq!(cases, 13 * 4);
 }

@@ -10,6 +10,7 @@ mod bench;
 mod browser;
 mod copy;
 mod events;
+mod export;
 mod hostile;
 mod metrics;
 mod migrations;

@@ -13,6 +13,7 @@ mod admin;
 mod conversations;
 mod emojis;
 mod events;
+mod export;
 mod health;
 mod messages;
 
@@ -80,6 +81,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(conversations::add_member)
         .service(conversations::remove_member)
         .service(conversations::transfer_ownership)
+        .service(export::export_conversation)
         .service(messages::message_history)
         .service(messages::send_message)
         .service(messages::mark_seen)

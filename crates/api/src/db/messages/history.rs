@@ -33,6 +33,30 @@ pub(super) fn with_details(
     Ok(messages.remove(0))
 }
 
+/// Up to `limit` messages after `after`, oldest first, with who has seen each (but
+/// no reactions): a whole history read in order, page by page (the export).
+pub(super) fn bare_page_after(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    after: i64,
+    limit: i64,
+) -> DbResult<Vec<Message>> {
+    let rows: Vec<(MessageRow, Option<UserRow>)> = chat_messages::table
+        .left_join(auth_users::table)
+        .filter(chat_messages::conversation_id.eq(conversation.get()))
+        .filter(chat_messages::id.gt(after))
+        .order(chat_messages::id.asc())
+        .limit(limit)
+        .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
+        .load(conn)?;
+    let mut messages: Vec<Message> = rows
+        .iter()
+        .map(|(row, sender)| bare_message(row, sender.as_ref().map(users::to_user)))
+        .collect();
+    attach_seen_by(conn, conversation, &mut messages)?;
+    Ok(messages)
+}
+
 /// A page of history, oldest first within the page. Keyset pagination on the
 /// (conversation_id, id) index: every page costs the same at any depth.
 pub fn history(
@@ -108,17 +132,19 @@ pub fn history(
 }
 
 #[derive(QueryableByName)]
-struct ReactionLine {
+pub(super) struct ReactionLine {
     #[diesel(sql_type = BigInt)]
-    message_id: i64,
+    pub message_id: i64,
     #[diesel(sql_type = Text)]
-    key: String,
+    pub key: String,
     #[diesel(sql_type = Text)]
-    unicode: String,
+    pub unicode: String,
     #[diesel(sql_type = BigInt)]
-    user_id: i64,
+    pub user_id: i64,
     #[diesel(sql_type = Text)]
-    nickname: String,
+    pub nickname: String,
+    #[diesel(sql_type = Timestamp)]
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(QueryableByName)]
@@ -140,26 +166,10 @@ fn attach_details(
     caller: UserId,
     messages: &mut [Message],
 ) -> DbResult<()> {
-    let (Some(min), Some(max)) = (
-        messages.iter().map(|m| m.id.get()).min(),
-        messages.iter().map(|m| m.id.get()).max(),
-    ) else {
+    let Some((min, max)) = id_range(messages) else {
         return Ok(());
     };
-    // A page is a contiguous run of its conversation's messages, so its reactions
-    // are those between its first and last message.
-    let reactions = diesel::sql_query(
-        "SELECT r.message_id, e.key, e.unicode, u.id AS user_id, u.nickname \
-           FROM chat_message_reactions r \
-           JOIN chat_emojis e ON e.id = r.emoji_id \
-           JOIN auth_users u ON u.id = r.user_id \
-          WHERE r.conversation_id = $1 AND r.message_id BETWEEN $2 AND $3 \
-          ORDER BY r.message_id, e.id, r.created_at, r.id",
-    )
-    .bind::<BigInt, _>(conversation.get())
-    .bind::<BigInt, _>(min)
-    .bind::<BigInt, _>(max)
-    .load::<ReactionLine>(conn)?;
+    let reactions = reaction_lines(conn, conversation, min, max)?;
     let mut by_message: HashMap<i64, Vec<ReactionSummary>> = HashMap::new();
     for line in reactions {
         let summaries = by_message.entry(line.message_id).or_default();
@@ -183,6 +193,52 @@ fn attach_details(
             }),
         }
     }
+    for message in messages.iter_mut() {
+        message.reactions = by_message.remove(&message.id.get()).unwrap_or_default();
+    }
+    attach_seen_by(conn, conversation, messages)
+}
+
+/// The lowest and highest id of a page.
+fn id_range(messages: &[Message]) -> Option<(i64, i64)> {
+    Some((
+        messages.iter().map(|m| m.id.get()).min()?,
+        messages.iter().map(|m| m.id.get()).max()?,
+    ))
+}
+
+/// Every reaction to messages `min..=max` of `conversation`, by message, emoji and
+/// time. A page is a contiguous run of its conversation's messages, so its reactions
+/// are those between its first and last message.
+pub(super) fn reaction_lines(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    min: i64,
+    max: i64,
+) -> DbResult<Vec<ReactionLine>> {
+    Ok(diesel::sql_query(
+        "SELECT r.message_id, e.key, e.unicode, u.id AS user_id, u.nickname, r.created_at \
+           FROM chat_message_reactions r \
+           JOIN chat_emojis e ON e.id = r.emoji_id \
+           JOIN auth_users u ON u.id = r.user_id \
+          WHERE r.conversation_id = $1 AND r.message_id BETWEEN $2 AND $3 \
+          ORDER BY r.message_id, e.id, r.created_at, r.id",
+    )
+    .bind::<BigInt, _>(conversation.get())
+    .bind::<BigInt, _>(min)
+    .bind::<BigInt, _>(max)
+    .load::<ReactionLine>(conn)?)
+}
+
+/// Fills in who has seen each message of the page and when they first did.
+pub(super) fn attach_seen_by(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    messages: &mut [Message],
+) -> DbResult<()> {
+    let Some((min, max)) = id_range(messages) else {
+        return Ok(());
+    };
 
     // Each current member's watermark moves within the page, plus their first move
     // past it: enough to know when they first saw each message of the page.
@@ -228,7 +284,6 @@ fn attach_details(
     }
 
     for message in messages.iter_mut() {
-        message.reactions = by_message.remove(&message.id.get()).unwrap_or_default();
         let mut seen_by: Vec<SeenEntry> = moves
             .values()
             .filter(|(user, _)| !message.sent_by(user.id))

@@ -13,6 +13,7 @@ use crate::db::models::{MemberRow, MessageRow};
 use crate::db::{DbConnection, DbResult, Refusal};
 use crate::schema::chat_messages;
 
+pub mod export;
 pub mod history;
 pub mod reactions;
 pub mod receipts;
