@@ -73,6 +73,14 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if std::str::from_utf8(body).is_err() {
         return Err(invalid_utf8(body));
     }
+    // Every body is an object. serde would also read a struct from an array of its
+    // fields in order (`[null, null]`), which no client means to send.
+    if body.trim_ascii_start().first().is_some_and(|first| *first != b'{') {
+        return Err(ApiError::BadRequest {
+            message: "the body must be a JSON object".into(),
+            field: None,
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -153,7 +161,7 @@ fn strip_position(message: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use natter_domain::api::{CreateConversationRequest, RegisterRequest};
+    use natter_domain::api::{CreateConversationRequest, CreateInviteRequest, RegisterRequest};
 
     use super::*;
 
@@ -174,6 +182,13 @@ mod tests {
         let error = parse::<CreateConversationRequest>(br#"{"title":"t","member_ids":[1,"x"]}"#)
             .expect_err("element");
         assert_eq!(field_of(error), Some("member_ids[1]".into()));
+    }
+
+    #[test]
+    fn a_body_is_an_object_not_an_array_of_fields() {
+        let error = parse::<CreateInviteRequest>(b" [null, null]").expect_err("an array");
+        assert_eq!(field_of(error), None);
+        assert!(parse::<CreateInviteRequest>(b"{}").is_ok());
     }
 
     #[test]
