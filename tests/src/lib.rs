@@ -481,7 +481,11 @@ impl TestApp {
     /// `natter` with no DATABASE_URL and NATTER_DATA_DIR=`dir`, as a person would
     /// first run it.
     pub async fn spawn_in_data_dir(dir: &Path) -> Self {
-        let mut options = SpawnOptions::default();
+        Self::spawn_in_data_dir_with(dir, SpawnOptions::default()).await
+    }
+
+    /// As [`Self::spawn_in_data_dir`], with `options`.
+    pub async fn spawn_in_data_dir_with(dir: &Path, mut options: SpawnOptions) -> Self {
         options
             .extra_env
             .push(("NATTER_DATA_DIR".into(), dir.display().to_string()));

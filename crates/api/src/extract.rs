@@ -75,7 +75,11 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     // Every body is an object. serde would also read a struct from an array of its
     // fields in order (`[null, null]`), which no client means to send.
-    if body.trim_ascii_start().first().is_some_and(|first| *first != b'{') {
+    if body
+        .trim_ascii_start()
+        .first()
+        .is_some_and(|first| *first != b'{')
+    {
         return Err(ApiError::BadRequest {
             message: "the body must be a JSON object".into(),
             field: None,

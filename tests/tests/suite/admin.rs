@@ -627,3 +627,89 @@ async fn the_last_admin_cannot_leave_or_step_down() {
     assert_eq!(reply.code(), "last_admin");
     assert_eq!(app.count("auth_users"), 2);
 }
+
+#[tokio::test]
+async fn a_backup_taken_during_sends_restores_every_acknowledged_message() {
+    let data = tempfile::tempdir().expect("data dir");
+    let app = TestApp::spawn_in_data_dir_with(data.path(), SpawnOptions::for_bench()).await;
+    let owner = app.register("owner").await;
+    let mut senders = Vec::new();
+    for n in 0..3 {
+        senders.push(app.register(&format!("sender{n}")).await);
+    }
+    let others: Vec<&Person> = senders.iter().collect();
+    let conversation = app.conversation(&owner, "busy", &others).await;
+
+    // Senders keep sending; each acknowledged id is noted with when it was.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = std::sync::Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for sender in senders {
+        let (app, acknowledged, stop) = (app.clone(), acknowledged.clone(), stop.clone());
+        tasks.spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = app.send(conversation, &sender, &format!("m{n}")).await;
+                acknowledged
+                    .lock()
+                    .expect("ids")
+                    .push((std::time::Instant::now(), id));
+                n += 1;
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let backup = data.path().join("backup.sqlite3");
+    let started = std::time::Instant::now();
+    let data_dir = data.path().display().to_string();
+    let (status, output) = run_natter_command(
+        &["backup", "--to", &backup.display().to_string()],
+        &[("NATTER_DATA_DIR", &data_dir)],
+    )
+    .await
+    .expect("natter backup runs");
+    assert!(status.success(), "{output}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    while tasks.join_next().await.is_some() {}
+    let before: Vec<i64> = acknowledged
+        .lock()
+        .expect("ids")
+        .iter()
+        .filter(|(at, _)| *at < started)
+        .map(|(_, id)| *id)
+        .collect();
+    let total = acknowledged.lock().expect("ids").len();
+    assert!(
+        !before.is_empty() && total > before.len(),
+        "sends went on before ({}) and during the backup ({total} in all)",
+        before.len()
+    );
+
+    // Restore: the copy is the database of a fresh natter.
+    let restored_dir = tempfile::tempdir().expect("restore dir");
+    std::fs::copy(&backup, restored_dir.path().join("natter.sqlite3")).expect("restore");
+    let restored = TestApp::spawn_in_data_dir(restored_dir.path()).await;
+    let token = restored.sign_in("owner").await;
+    let reply = restored
+        .call(
+            Method::GET,
+            &format!("/conversations/{conversation}/export"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let kept: std::collections::BTreeSet<i64> = reply.body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["id"].as_i64())
+        .collect();
+    let lost: Vec<&i64> = before.iter().filter(|id| !kept.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged before the backup, missing: {lost:?}"
+    );
+}
