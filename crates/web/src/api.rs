@@ -9,10 +9,11 @@ use std::fmt::{self, Write as _};
 
 use gloo_net::http::{Method, RequestBuilder, Response};
 use natter_domain::api::{
-    AuthResponse, ChangePasswordRequest, Conversation, ConversationSummary,
-    CreateConversationRequest, DeleteAccountRequest, Emoji, Health, HistoryQuery, LoginRequest,
-    MarkSeenRequest, Message, MessagePage, ReactionSummary, RegisterRequest,
-    RenameConversationRequest, SendMessageRequest, SessionInfo, User, UserRef, Watermark,
+    AdminUser, AdminUserPage, AuthResponse, ChangePasswordRequest, Conversation,
+    ConversationSummary, CreateConversationRequest, CreateInviteRequest, DeleteAccountRequest,
+    Emoji, Health, HistoryQuery, Invite, LoginRequest, MarkSeenRequest, Me, Message, MessagePage,
+    ReactionSummary, RegisterRequest, RenameConversationRequest, SendMessageRequest, SessionInfo,
+    User, UserRef, Watermark,
 };
 use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use serde::Serialize;
@@ -212,6 +213,47 @@ pub async fn delete_account(request: &DeleteAccountRequest) -> Result<(), ApiErr
 
 pub async fn me() -> Result<User, ApiError> {
     get("/me").await
+}
+
+/// Whether I administer the instance.
+pub async fn am_admin() -> Result<bool, ApiError> {
+    get::<Me>("/me").await.map(|me| me.admin)
+}
+
+/// A page of everyone, by id, after `after`.
+pub async fn admin_users(after: Option<UserId>) -> Result<AdminUserPage, ApiError> {
+    let after = after.map_or(0, UserId::get);
+    get(&format!("/admin/users?after={after}&limit=100")).await
+}
+
+/// Disables or enables someone; answers them as they now are.
+pub async fn set_disabled(id: UserId, disabled: bool) -> Result<AdminUser, ApiError> {
+    let action = if disabled { "disable" } else { "enable" };
+    call(
+        Method::POST,
+        &format!("/admin/users/{id}/{action}"),
+        None::<&()>,
+    )
+    .await
+}
+
+pub async fn invites() -> Result<Vec<Invite>, ApiError> {
+    get("/invites").await
+}
+
+/// A new invitation with the server's defaults (a week, one use).
+pub async fn create_invite() -> Result<Invite, ApiError> {
+    call(
+        Method::POST,
+        "/invites",
+        Some(&CreateInviteRequest::default()),
+    )
+    .await
+}
+
+pub async fn revoke_invite(code: &str) -> Result<(), ApiError> {
+    send(request(Method::DELETE, &format!("/invites/{code}")), None).await?;
+    Ok(())
 }
 
 pub async fn search_users(prefix: &str) -> Result<Vec<User>, ApiError> {

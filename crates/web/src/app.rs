@@ -7,6 +7,7 @@ use crate::components::connection_status::ConnectionStatus;
 use crate::components::conversation_list::ConversationList;
 use crate::components::server_status::ServerStatus;
 use crate::pages::account::AccountPage;
+use crate::pages::admin::AdminPage;
 use crate::pages::auth::AuthPage;
 use crate::pages::conversation::ConversationPage;
 use crate::pages::new_conversation::NewConversation;
@@ -51,6 +52,13 @@ pub fn App() -> impl IntoView {
 fn Messenger(user: natter_domain::api::User) -> impl IntoView {
     let nickname = user.nickname.clone();
     Store::start(user);
+    // Whether to offer the admin page (the API decides all the same).
+    let admin = RwSignal::new(false);
+    leptos::task::spawn_local(async move {
+        if let Ok(yes) = api::am_admin().await {
+            admin.try_set(yes);
+        }
+    });
     let location = use_location();
     let selected = move || location.pathname.get() != "/";
     view! {
@@ -60,6 +68,11 @@ fn Messenger(user: natter_domain::api::User) -> impl IntoView {
                     "Natter"
                 </A>
                 <ConnectionStatus />
+                <Show when=move || admin.get()>
+                    <A href="/admin" attr:class="whoami" attr:data-testid="admin-link">
+                        "Admin"
+                    </A>
+                </Show>
                 <A href="/account" attr:class="whoami" attr:data-testid="whoami">
                     {icons::person()}
                     {nickname}
@@ -75,6 +88,7 @@ fn Messenger(user: natter_domain::api::User) -> impl IntoView {
                         <Route path=path!("/") view=Placeholder />
                         <Route path=path!("/conversations/new") view=NewConversation />
                         <Route path=path!("/account") view=AccountPage />
+                        <Route path=path!("/admin") view=AdminPage />
                         <Route path=path!("/conversations/:id") view=ConversationPage />
                     </Routes>
                 </main>

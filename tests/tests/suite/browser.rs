@@ -15,6 +15,11 @@ use natter_tests::{SpawnOptions, TestApp, repo_root};
 const PASSWORD: &str = "correct horse battery";
 
 async fn spawn() -> TestApp {
+    spawn_with_env(&[]).await
+}
+
+/// The server with the built client, and these environment variables.
+async fn spawn_with_env(env: &[(&str, &str)]) -> TestApp {
     let dist = repo_root().join("dist");
     assert!(
         dist.join("index.html").is_file(),
@@ -22,7 +27,7 @@ async fn spawn() -> TestApp {
     );
     TestApp::spawn_with(SpawnOptions {
         web_dir: Some(dist),
-        ..SpawnOptions::default()
+        ..SpawnOptions::with_env(env)
     })
     .await
 }
@@ -415,5 +420,108 @@ async fn nothing_is_lost_or_doubled_across_a_network_drop_and_a_server_restart()
     assert_eq!(stored, bodies, "the server has each message once too");
     browser.close().await?;
     assert_eq!(second.internal_errors(), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_admin_invites_and_disables_and_people_look_after_their_accounts() -> anyhow::Result<()>
+{
+    let app = spawn_with_env(&[("NATTER_REGISTRATION", "invite")]).await;
+    let admin = Browser::start().await?;
+    // The instance's first account needs no invitation, and is its admin.
+    register(&admin, &app, "root").await?;
+    admin.click(r#"[data-testid="admin-link"]"#).await?;
+    admin
+        .wait_for(r#"[data-testid="person"][data-nickname="root"]"#)
+        .await?;
+    admin.click(r#"[data-testid="create-invite"]"#).await?;
+    let link = admin.wait_for(r#"[data-testid="invite-url"]"#).await?;
+    let url = link.prop("value").await?.unwrap_or_default();
+    assert!(url.contains("/invite/"), "{url}");
+    admin.screenshot("admin").await?;
+
+    // The link opens the sign-up form with the code filled in.
+    let dana = Browser::start().await?;
+    dana.client.goto(&url).await?;
+    let code = dana.wait_for(r#"[data-testid="invite-code"]"#).await?;
+    assert!(url.ends_with(&code.prop("value").await?.unwrap_or_default()));
+    dana.fill("#nickname", "dana").await?;
+    dana.fill("#password", PASSWORD).await?;
+    dana.click(r#"[data-testid="auth-submit"]"#).await?;
+    dana.wait_for_text(r#"[data-testid="whoami"]"#, "dana")
+        .await?;
+    assert!(
+        dana.client
+            .find_all(Locator::Css(r#"[data-testid="admin-link"]"#))
+            .await?
+            .is_empty(),
+        "only admins are offered the admin page"
+    );
+
+    // Disabling Dana signs her out there and then.
+    admin.client.refresh().await?;
+    admin
+        .click(r#"[data-testid="person"][data-nickname="dana"] [data-testid="disable"]"#)
+        .await?;
+    admin
+        .wait_for(r#"[data-testid="person"][data-nickname="dana"] [data-testid="enable"]"#)
+        .await?;
+    dana.wait_for(r#"[data-testid="auth-submit"]"#).await?;
+    admin
+        .click(r#"[data-testid="person"][data-nickname="dana"] [data-testid="enable"]"#)
+        .await?;
+    admin
+        .wait_for(r#"[data-testid="person"][data-nickname="dana"] [data-testid="disable"]"#)
+        .await?;
+    // The used invitation can be revoked.
+    admin.click(r#"[data-testid="revoke-invite"]"#).await?;
+    admin.wait_gone(r#"[data-testid="invite"]"#).await?;
+
+    // Root changes their password on the account page.
+    admin.click(r#"[data-testid="whoami"]"#).await?;
+    admin.fill("#current-password", PASSWORD).await?;
+    admin.fill("#new-password", "a brand new password").await?;
+    admin
+        .click(r#"[data-testid="change-password"] button[type="submit"]"#)
+        .await?;
+    admin
+        .wait_for_text(r#"[data-testid="password-said"]"#, "Password changed")
+        .await?;
+    admin.screenshot("account-password").await?;
+    let signed_in = reqwest::Client::new()
+        .post(app.url("/api/sessions"))
+        .json(&serde_json::json!({"nickname": "root", "password": "a brand new password"}))
+        .send()
+        .await?;
+    assert_eq!(signed_in.status(), 200);
+
+    // Dana, enabled again, deletes her account.
+    dana.fill("#nickname", "dana").await?;
+    dana.fill("#password", PASSWORD).await?;
+    dana.click(r#"[data-testid="auth-submit"]"#).await?;
+    dana.click(r#"[data-testid="whoami"]"#).await?;
+    dana.fill("#delete-password", PASSWORD).await?;
+    dana.click(r#"[data-testid="delete-account-submit"]"#)
+        .await?;
+    dana.wait_for_text(r#"[data-testid="auth-notice"]"#, "deleted")
+        .await?;
+    admin.client.goto(&app.url("/admin")).await?;
+    admin
+        .wait_for(r#"[data-testid="person"][data-nickname="root"]"#)
+        .await?;
+    assert!(
+        admin
+            .client
+            .find_all(Locator::Css(
+                r#"[data-testid="person"][data-nickname="dana"]"#
+            ))
+            .await?
+            .is_empty(),
+        "dana is gone"
+    );
+
+    admin.close().await?;
+    dana.close().await?;
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
     Ok(())
 }
