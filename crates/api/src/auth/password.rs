@@ -124,14 +124,19 @@ pub async fn off_thread<T: Send + 'static>(
         metrics::gauge!(crate::metrics::PASSWORD_QUEUE).decrement(1.0);
         let _ = reply.send(work());
     });
-    queue.try_send(job).map_err(|error| match error {
-        TrySendError::Full(_) => {
-            metrics::counter!(crate::metrics::PASSWORD_REFUSED).increment(1);
-            QueueError::Full
-        }
-        TrySendError::Disconnected(_) => QueueError::Gone,
-    })?;
+    // Counted before it is queued: a hashing thread may take it (and count it out)
+    // before try_send returns.
     metrics::gauge!(crate::metrics::PASSWORD_QUEUE).increment(1.0);
+    queue.try_send(job).map_err(|error| {
+        metrics::gauge!(crate::metrics::PASSWORD_QUEUE).decrement(1.0);
+        match error {
+            TrySendError::Full(_) => {
+                metrics::counter!(crate::metrics::PASSWORD_REFUSED).increment(1);
+                QueueError::Full
+            }
+            TrySendError::Disconnected(_) => QueueError::Gone,
+        }
+    })?;
     answer.await.map_err(|_| QueueError::Gone)
 }
 
