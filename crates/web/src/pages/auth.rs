@@ -55,17 +55,15 @@ fn invite_in(path: &str) -> Option<String> {
 #[component]
 pub fn AuthPage(notice: Option<String>) -> impl IntoView {
     let session = use_session();
-    let invited = invite_in(
-        &leptos_router::hooks::use_location()
-            .pathname
-            .get_untracked(),
-    );
+    let location = leptos_router::hooks::use_location();
+    let invited = invite_in(&location.pathname.get_untracked());
     let mode = RwSignal::new(if invited.is_some() {
         Mode::Register
     } else {
         Mode::LogIn
     });
     let invite_code = RwSignal::new(invited.unwrap_or_default());
+    let navigate = leptos_router::hooks::use_navigate();
     let nickname = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let errors = RwSignal::new(FormErrors::default());
@@ -73,6 +71,7 @@ pub fn AuthPage(notice: Option<String>) -> impl IntoView {
     let submit = Action::new_local(move |(): &()| {
         let (nickname, password, mode) = (nickname.get(), password.get(), mode.get());
         let invite_code = Some(invite_code.get().trim().to_owned()).filter(|c| !c.is_empty());
+        let navigate = navigate.clone();
         async move {
             let answer = match mode {
                 Mode::Register => {
@@ -109,7 +108,19 @@ pub fn AuthPage(notice: Option<String>) -> impl IntoView {
                 }
             };
             match answer {
-                Ok(auth) => session.set(Session::SignedIn(auth.user)),
+                Ok(auth) => {
+                    // Off the invite link: the messenger has no page there.
+                    if invite_in(&location.pathname.get_untracked()).is_some() {
+                        navigate(
+                            "/",
+                            leptos_router::NavigateOptions {
+                                replace: true,
+                                ..Default::default()
+                            },
+                        );
+                    }
+                    session.set(Session::SignedIn(auth.user));
+                }
                 Err(error) => errors.set(FormErrors::from_api(&error)),
             }
         }
