@@ -192,13 +192,16 @@ pub async fn list_users(
     }))
 }
 
-/// Disables or enables `id`; answers them as they now are.
+/// Disables or enables `id` for `admin`; answers them as they now are.
 async fn set_disabled(
+    admin: &CurrentUser,
     db: &Db,
+    rates: &RateLimits,
     hub: &crate::live::Hub,
     id: UserId,
     disabled: bool,
-) -> Result<AdminUser, ApiError> {
+) -> Result<web::Json<AdminUser>, ApiError> {
+    rates.check(Action::Change, admin.id)?;
     let (ended, account) = db::write(db, move |conn| {
         if accounts::account(conn, id)?.is_none() {
             return Err(db::Refusal::NotFound.into());
@@ -208,7 +211,10 @@ async fn set_disabled(
     })
     .await?;
     super::accounts::end_streams(db, hub, ended).await?;
-    account.map(to_admin_user).ok_or(ApiError::NotFound)
+    tracing::info!(admin_id = %admin.id, user_id = %id, disabled, "changed whether an account is disabled");
+    account
+        .map(|row| web::Json(to_admin_user(row)))
+        .ok_or(ApiError::NotFound)
 }
 
 /// Disable someone: their sessions and open streams end at once, on every node, and
@@ -234,11 +240,7 @@ pub async fn disable_user(
     hub: web::Data<std::sync::Arc<crate::live::Hub>>,
     id: web::Path<UserId>,
 ) -> Result<web::Json<AdminUser>, ApiError> {
-    rates.check(Action::Change, admin.id)?;
-    let id = id.into_inner();
-    let user = set_disabled(&db, &hub, id, true).await?;
-    tracing::info!(admin_id = %admin.id, user_id = %id, "disabled an account");
-    Ok(web::Json(user))
+    set_disabled(&admin, &db, &rates, &hub, id.into_inner(), true).await
 }
 
 /// Let a disabled person sign in again.
@@ -262,9 +264,5 @@ pub async fn enable_user(
     hub: web::Data<std::sync::Arc<crate::live::Hub>>,
     id: web::Path<UserId>,
 ) -> Result<web::Json<AdminUser>, ApiError> {
-    rates.check(Action::Change, admin.id)?;
-    let id = id.into_inner();
-    let user = set_disabled(&db, &hub, id, false).await?;
-    tracing::info!(admin_id = %admin.id, user_id = %id, "enabled an account");
-    Ok(web::Json(user))
+    set_disabled(&admin, &db, &rates, &hub, id.into_inner(), false).await
 }
