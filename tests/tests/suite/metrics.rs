@@ -92,10 +92,21 @@ async fn metrics_are_served_in_prometheus_text_format() {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let conversation = app.conversation(&alice, "metrics", &[&bob]).await;
-    let _stream = SseStream::open(&app, &bob.token, None).await;
+    let mut stream = SseStream::open(&app, &bob.token, None).await;
     for n in 0..3 {
         app.send(conversation, &alice, &format!("message {n}"))
             .await;
+    }
+    // Dispatched once Bob's stream has them (PostgreSQL stamps after commit).
+    let mut delivered = 0;
+    while delivered < 3 {
+        let event = stream
+            .next(Duration::from_secs(10))
+            .await
+            .expect("the sends reach Bob's stream");
+        if event.event == "message_created" {
+            delivered += 1;
+        }
     }
     // One search allowed an hour: the second is refused.
     for _ in 0..2 {
