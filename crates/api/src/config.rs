@@ -92,6 +92,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_SESSION_LIFETIME", default_value = "30d", value_parser = parse_lifetime)]
     pub session_lifetime: Duration,
 
+    /// How long after sending its author may edit a message: a duration such as 15m,
+    /// 1h or 2d, or `unlimited`. (`0` is refused rather than read as either.)
+    #[arg(long, env = "NATTER_EDIT_WINDOW", default_value = "1h", value_parser = parse_edit_window)]
+    pub edit_window: EditWindow,
+
     /// Most members a conversation may have.
     #[arg(long, env = "NATTER_MAX_MEMBERS", default_value_t = 1000)]
     pub max_members: usize,
@@ -238,6 +243,25 @@ fn parse_lifetime(raw: &str) -> Result<Duration, String> {
     Ok(lifetime)
 }
 
+/// How long after sending a message may be edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditWindow {
+    Within(Duration),
+    Unlimited,
+}
+
+/// `unlimited`, or a duration of at least a second.
+fn parse_edit_window(raw: &str) -> Result<EditWindow, String> {
+    if raw.trim().eq_ignore_ascii_case("unlimited") {
+        return Ok(EditWindow::Unlimited);
+    }
+    let window = parse_duration(raw)?;
+    if window < Duration::from_secs(1) {
+        return Err("must be at least 1s, or `unlimited` (0 is neither)".to_owned());
+    }
+    Ok(EditWindow::Within(window))
+}
+
 /// An address (`10.0.0.1`) or a network (`10.0.0.0/8`).
 fn parse_network(raw: &str) -> Result<ipnet::IpNet, String> {
     let raw = raw.trim();
@@ -295,6 +319,8 @@ pub enum AdminCommand {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_members: usize,
+    /// How long after sending a message may be edited; `None`: no limit.
+    pub edit_window: Option<chrono::Duration>,
     pub session_lifetime: chrono::Duration,
     pub registration: Registration,
 }
@@ -304,6 +330,12 @@ impl Config {
         Limits {
             registration: self.registration,
             max_members: self.max_members,
+            edit_window: match self.edit_window {
+                EditWindow::Within(window) => {
+                    Some(chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX))
+                }
+                EditWindow::Unlimited => None,
+            },
             session_lifetime: chrono::Duration::from_std(self.session_lifetime)
                 .unwrap_or(chrono::Duration::MAX)
                 .min(chrono::Duration::days(MAX_LIFETIME_DAYS)),

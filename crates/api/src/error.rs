@@ -41,6 +41,10 @@ pub enum ApiError {
     /// Unknown, or not visible to the caller (404).
     #[error("not found")]
     NotFound,
+    /// An edit of a version that is no longer the message's (409); the body holds the
+    /// message as it is now.
+    #[error("version conflict")]
+    VersionConflict(Box<natter_domain::api::Message>),
     /// The path exists, but not with this method (405); `allow` lists those it has.
     #[error("method not allowed")]
     MethodNotAllowed { allow: String },
@@ -90,6 +94,7 @@ impl ApiError {
             Self::BadRequest { .. } => ErrorCode::BadRequest,
             Self::Coded { code, .. } | Self::CodedField { code, .. } => *code,
             Self::NotFound => ErrorCode::NotFound,
+            Self::VersionConflict(_) => ErrorCode::VersionConflict,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::Unavailable(_) | Self::Overloaded(_) => ErrorCode::Unavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
@@ -114,6 +119,14 @@ impl ApiError {
                 field,
             } => ErrorBody::new(*code, *message, Some((*field).to_owned())),
             Self::NotFound => ErrorBody::new(ErrorCode::NotFound, "not found", None),
+            Self::VersionConflict(current) => ErrorBody {
+                current: Some(current.clone()),
+                ..ErrorBody::new(
+                    ErrorCode::VersionConflict,
+                    "the message was edited meanwhile: here it is as it is now",
+                    Some("expected_version".into()),
+                )
+            },
             Self::MethodNotAllowed { allow } => ErrorBody::new(
                 ErrorCode::MethodNotAllowed,
                 format!("this path answers {allow} only"),

@@ -97,6 +97,17 @@ diesel::table! {
         created_at -> Timestamp,
         txid -> Int8,
         position -> Nullable<Int8>,
+        message_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    chat_message_edits (message_id, version) {
+        message_id -> Int8,
+        version -> Int8,
+        content -> Text,
+        written_at -> Timestamp,
+        replaced_at -> Timestamp,
     }
 }
 
@@ -119,6 +130,10 @@ diesel::table! {
         content -> Text,
         client_id -> Nullable<Text>,
         created_at -> Timestamp,
+        version -> Int8,
+        edited_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+        reply_to_id -> Nullable<Int8>,
     }
 }
 
@@ -148,6 +163,7 @@ diesel::joinable!(chat_conversation_members -> chat_conversations (conversation_
 diesel::joinable!(chat_conversations -> auth_users (created_by));
 diesel::joinable!(chat_events -> auth_users (subject_user_id));
 diesel::joinable!(chat_events -> chat_conversations (conversation_id));
+diesel::joinable!(chat_message_edits -> chat_messages (message_id));
 diesel::joinable!(chat_message_reactions -> auth_users (user_id));
 diesel::joinable!(chat_message_reactions -> chat_emojis (emoji_id));
 diesel::joinable!(chat_messages -> auth_users (sender_id));
@@ -164,6 +180,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_conversations,
     chat_emojis,
     chat_events,
+    chat_message_edits,
     chat_message_reactions,
     chat_messages,
     chat_seen_messages,

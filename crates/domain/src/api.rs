@@ -48,6 +48,9 @@ pub struct Me {
     pub id: UserId,
     pub nickname: String,
     pub admin: bool,
+    /// How long after sending I may edit a message (`--edit-window`); `null` when
+    /// there is no limit.
+    pub edit_window_seconds: Option<i64>,
 }
 
 /// `POST /api/users`.
@@ -340,6 +343,9 @@ pub struct UserRef {
 }
 
 /// A message with everything a client shows next to it.
+///
+/// A deleted message is a tombstone: `deleted` is true, and it keeps only its id,
+/// conversation, sender, time, version and who had seen it; `content` is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
@@ -347,11 +353,30 @@ pub struct Message {
     pub conversation_id: ConversationId,
     /// `null` when the sender has deleted their account ("Deleted account").
     pub sender: Option<User>,
+    /// The raw text as it was written (formatting is the client's); absent once
+    /// deleted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub content: String,
     pub client_id: Option<ClientId>,
     pub created_at: DateTime<Utc>,
+    /// 1 when sent; each edit, and the deletion, adds one. A client holding a copy
+    /// applies a change only if it brings a higher version.
+    #[serde(default = "first_version")]
+    pub version: i64,
+    /// When it was last edited; `null` until then.
+    #[serde(default)]
+    pub edited_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub deleted: bool,
+    /// The message this one answers, as it is now (not as it was when answered).
+    #[serde(default)]
+    pub reply_to: Option<ReplyTo>,
     pub reactions: Vec<ReactionSummary>,
     pub seen_by: Vec<SeenEntry>,
+}
+
+const fn first_version() -> i64 {
+    1
 }
 
 impl Message {
@@ -364,6 +389,56 @@ impl Message {
     pub fn sender_name(&self) -> &str {
         sender_name(self.sender.as_ref())
     }
+
+    /// Makes this the tombstone of a message deleted at `version`: what it said, what
+    /// it answered and its reactions are gone.
+    pub fn erase(&mut self, version: i64) {
+        self.content.clear();
+        self.client_id = None;
+        self.version = version;
+        self.edited_at = None;
+        self.deleted = true;
+        self.reply_to = None;
+        self.reactions.clear();
+    }
+
+    /// What a reply to this message shows of it.
+    pub fn as_reply_target(&self) -> ReplyTo {
+        ReplyTo {
+            id: self.id,
+            sender: self.sender.clone(),
+            excerpt: excerpt(&self.content),
+            deleted: self.deleted,
+        }
+    }
+}
+
+/// The message a reply answers, built when read: an edit of it shows in every reply
+/// at once, and a deletion leaves only `deleted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyTo {
+    pub id: MessageId,
+    pub sender: Option<User>,
+    /// The start of its text, at most [`EXCERPT_CHARS`] characters; empty once
+    /// deleted.
+    pub excerpt: String,
+    pub deleted: bool,
+}
+
+/// The longest excerpt of a message that a reply shows.
+pub const EXCERPT_CHARS: usize = 140;
+
+/// The start of `content` a reply shows: all of it up to [`EXCERPT_CHARS`]
+/// characters, else the first ones and an ellipsis, within that length. (PostgreSQL's
+/// send statement builds the same in SQL; a test holds the two together.)
+pub fn excerpt(content: &str) -> String {
+    if content.chars().count() <= EXCERPT_CHARS {
+        return content.to_owned();
+    }
+    let mut cut: String = content.chars().take(EXCERPT_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// What stands for a sender whose account is deleted.
@@ -381,8 +456,53 @@ pub struct MessagePreview {
     pub id: MessageId,
     /// `null` when the sender has deleted their account.
     pub sender: Option<User>,
+    /// Empty once deleted.
     pub content: String,
     pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl MessagePreview {
+    pub fn of(message: &Message) -> Self {
+        Self {
+            id: message.id,
+            sender: message.sender.clone(),
+            content: message.content.clone(),
+            created_at: message.created_at,
+            deleted: message.deleted,
+        }
+    }
+}
+
+/// `PATCH /api/messages/{id}`: the new text, and the version it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditMessageRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::message_body))]
+    pub content: String,
+    /// The version being edited: if the message has moved on since, 409
+    /// `version_conflict` answers the current one instead.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub expected_version: i64,
+}
+
+impl EditMessageRequest {
+    pub fn validate(&self) -> Result<MessageBody, FieldError> {
+        MessageBody::parse(&self.content).for_field("content")
+    }
+}
+
+/// An earlier version of an edited message (`GET /api/messages/{id}/edits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageEdit {
+    pub version: i64,
+    pub content: String,
+    /// When this version was written: the message's time, or the edit that made it.
+    pub written_at: DateTime<Utc>,
+    /// When the next edit replaced it.
+    pub replaced_at: DateTime<Utc>,
 }
 
 /// One of my sign-ins, as `GET /api/sessions` lists them.
@@ -466,6 +586,9 @@ pub struct SendMessageRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::client_id))]
     pub client_id: Option<String>,
+    /// The message this one answers: a message of the same conversation, not deleted.
+    #[serde(default)]
+    pub reply_to_id: Option<MessageId>,
 }
 
 impl SendMessageRequest {
@@ -481,8 +604,8 @@ impl SendMessageRequest {
     }
 }
 
-/// `GET /api/conversations/{id}/messages`: `before` or `after` a message id (not
-/// both), at most `limit` ([`Self::MAX_LIMIT`], default [`Self::DEFAULT_LIMIT`])
+/// `GET /api/conversations/{id}/messages`: `before`, `after` or `around` a message
+/// id (one of them), at most `limit` ([`Self::MAX_LIMIT`], default [`Self::DEFAULT_LIMIT`])
 /// messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
@@ -501,6 +624,14 @@ pub struct HistoryQuery {
         param(schema_with = crate::schema::cursor)
     )]
     pub after: Option<MessageId>,
+    /// The page centred on this message (half before it, it, the rest after): for
+    /// jumping to a message.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::schema::cursor),
+        param(schema_with = crate::schema::cursor)
+    )]
+    pub around: Option<MessageId>,
     #[cfg_attr(
         feature = "openapi",
         schema(schema_with = crate::schema::history_limit),
@@ -549,8 +680,13 @@ pub struct ExportedMessage {
     pub id: MessageId,
     /// `null` when the sender has deleted their account.
     pub sender: Option<User>,
+    /// Empty once deleted.
     pub content: String,
     pub created_at: DateTime<Utc>,
+    pub version: i64,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    pub reply_to_id: Option<MessageId>,
     pub reactions: Vec<ExportedReaction>,
     pub seen_by: Vec<SeenEntry>,
 }
@@ -612,8 +748,38 @@ mod tests {
         let request = SendMessageRequest {
             content: "hi".into(),
             client_id: Some("not-a-uuid".into()),
+            reply_to_id: None,
         };
         assert_eq!(request.validate().expect_err("bad uuid").field, "client_id");
+    }
+
+    #[test]
+    fn excerpts_keep_short_text_and_cut_long_text_with_an_ellipsis() {
+        assert_eq!(excerpt("short"), "short");
+        let exact = "é".repeat(EXCERPT_CHARS);
+        assert_eq!(excerpt(&exact), exact);
+        let long = format!("{exact}x");
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS);
+        assert!(cut.ends_with('…'));
+        assert!(cut.starts_with(&"é".repeat(EXCERPT_CHARS - 1)));
+    }
+
+    #[test]
+    fn a_tombstone_has_no_content() {
+        let mut message: Message = serde_json::from_value(serde_json::json!({
+            "id": 1, "conversation_id": 2, "sender": {"id": 3, "nickname": "ada"},
+            "content": "secret", "client_id": null, "created_at": "2026-11-30T00:00:00Z",
+            "reactions": [], "seen_by": []
+        }))
+        .expect("a message from before edits");
+        assert_eq!((message.version, message.deleted), (1, false));
+        message.erase(2);
+        let json = serde_json::to_value(&message).expect("serialise");
+        assert!(json.get("content").is_none());
+        assert_eq!(json["deleted"], true);
+        assert_eq!(json["version"], 2);
+        assert!(!json.to_string().contains("secret"));
     }
 
     #[test]

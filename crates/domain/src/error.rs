@@ -41,6 +41,13 @@ pub enum ErrorCode {
     WrongPassword,
     /// The password reset code is wrong, used or expired.
     InvalidResetCode,
+    /// The message was edited since the version the edit started from; `current`
+    /// holds it as it is now.
+    VersionConflict,
+    /// The message is deleted: it can no longer be edited or reacted to.
+    MessageDeleted,
+    /// The time to edit this message (`--edit-window`) has passed.
+    EditWindowPassed,
     /// A value was read but is not acceptable; `field` names it.
     InvalidValue,
     /// Too many attempts; try again after `Retry-After` seconds.
@@ -65,14 +72,16 @@ impl ErrorCode {
             | Self::RegistrationClosed
             | Self::AccountDisabled
             | Self::WrongPassword
-            | Self::InvalidResetCode => 403,
+            | Self::InvalidResetCode
+            | Self::EditWindowPassed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::NicknameTaken
             | Self::ConversationClosed
             | Self::OwnerMustTransfer
-            | Self::LastAdmin => 409,
-            Self::InviteExpired => 410,
+            | Self::LastAdmin
+            | Self::VersionConflict => 409,
+            Self::InviteExpired | Self::MessageDeleted => 410,
             Self::PayloadTooLarge => 413,
             Self::InvalidValue => 422,
             Self::RateLimited | Self::TooManyStreams => 429,
@@ -87,6 +96,9 @@ impl ErrorCode {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// With `version_conflict`: the message as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Box<crate::api::Message>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +120,7 @@ impl ErrorBody {
                 message: message.into(),
                 field,
             },
+            current: None,
         }
     }
 }

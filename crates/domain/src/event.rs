@@ -25,6 +25,19 @@ pub enum Event {
     MessageCreated {
         message: Message,
     },
+    /// The whole message after an edit. Apply it only over a copy of a lower
+    /// `version`: a replay or a late arrival cannot roll an edit back. Its reactions
+    /// and seen-by are as anyone sees them (`reacted_by_me` is false): keep your own.
+    MessageEdited {
+        message: Message,
+    },
+    /// The message is now a tombstone at `version`: its text, edit history and
+    /// reactions are erased, and replies to it show it deleted.
+    MessageDeleted {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        version: i64,
+    },
     ReactionAdded {
         conversation_id: ConversationId,
         message_id: MessageId,
@@ -118,8 +131,13 @@ impl Event {
     /// The conversation this event belongs to, if any.
     pub fn conversation_id(&self) -> Option<ConversationId> {
         match self {
-            Self::MessageCreated { message } => Some(message.conversation_id),
-            Self::ReactionAdded {
+            Self::MessageCreated { message } | Self::MessageEdited { message } => {
+                Some(message.conversation_id)
+            }
+            Self::MessageDeleted {
+                conversation_id, ..
+            }
+            | Self::ReactionAdded {
                 conversation_id, ..
             }
             | Self::ReactionRemoved {
@@ -161,23 +179,46 @@ mod tests {
         }
     }
 
+    fn message() -> Message {
+        Message {
+            id: MessageId(9),
+            conversation_id: ConversationId(3),
+            sender: Some(user()),
+            content: "hi".into(),
+            client_id: None,
+            created_at: DateTime::UNIX_EPOCH,
+            version: 1,
+            edited_at: None,
+            deleted: false,
+            reply_to: Some(crate::api::ReplyTo {
+                id: MessageId(8),
+                sender: None,
+                excerpt: "earlier".into(),
+                deleted: false,
+            }),
+            reactions: Vec::new(),
+            seen_by: Vec::new(),
+        }
+    }
+
     /// An event of `kind`. The match is exhaustive, so a new variant of [`Event`] does
     /// not compile until it has a sample here, and then the test below checks it.
     fn sample(kind: EventKind) -> Event {
         let conversation_id = ConversationId(3);
         let at = DateTime::UNIX_EPOCH;
         match kind {
-            EventKind::MessageCreated => Event::MessageCreated {
+            EventKind::MessageCreated => Event::MessageCreated { message: message() },
+            EventKind::MessageEdited => Event::MessageEdited {
                 message: Message {
-                    id: MessageId(9),
-                    conversation_id,
-                    sender: Some(user()),
-                    content: "hi".into(),
-                    client_id: None,
-                    created_at: at,
-                    reactions: Vec::new(),
-                    seen_by: Vec::new(),
+                    version: 2,
+                    edited_at: Some(at),
+                    ..message()
                 },
+            },
+            EventKind::MessageDeleted => Event::MessageDeleted {
+                conversation_id,
+                message_id: MessageId(9),
+                version: 3,
             },
             EventKind::ReactionAdded => Event::ReactionAdded {
                 conversation_id,

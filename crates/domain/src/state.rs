@@ -74,14 +74,45 @@ impl ClientState {
     }
 
     /// Merges a page of history into the loaded messages, keeping them sorted and
-    /// unique; a page that overlaps live messages adds only what was missing.
+    /// unique; a page that overlaps live messages adds what was missing and replaces
+    /// only copies older than its own (a lower version).
     pub fn merge_page(&mut self, conversation: ConversationId, page: Vec<Message>) {
         let messages = self.messages.entry(conversation).or_default();
         for message in page {
             match messages.binary_search_by_key(&message.id, |m| m.id) {
+                Ok(at) if messages[at].version < message.version => messages[at] = message,
                 Ok(_) => {}
                 Err(at) => messages.insert(at, message),
             }
+        }
+    }
+
+    /// Every loaded reply to `target` shows it as it is now.
+    fn refresh_replies(&mut self, target: &Message) {
+        let Some(messages) = self.messages.get_mut(&target.conversation_id) else {
+            return;
+        };
+        let shown = target.as_reply_target();
+        for reply in messages.iter_mut() {
+            if let Some(reply_to) = &mut reply.reply_to
+                && reply_to.id == target.id
+                && !reply_to.deleted
+            {
+                reply_to.excerpt.clone_from(&shown.excerpt);
+                reply_to.deleted = shown.deleted;
+            }
+        }
+    }
+
+    /// The conversation list's preview of `message`, if it is the one shown.
+    fn refresh_preview(&mut self, message: &Message) {
+        if let Some(summary) = self.summary(message.conversation_id)
+            && let Some(last) = &mut summary.last_message
+            && last.id == message.id
+            && !last.deleted
+        {
+            last.content.clone_from(&message.content);
+            last.deleted = message.deleted;
         }
     }
 
@@ -232,12 +263,7 @@ impl ClientState {
                         .as_ref()
                         .is_none_or(|last| last.id < message.id);
                     if newest {
-                        summary.last_message = Some(MessagePreview {
-                            id: message.id,
-                            sender: message.sender.clone(),
-                            content: message.content.clone(),
-                            created_at: message.created_at,
-                        });
+                        summary.last_message = Some(MessagePreview::of(message));
                         if !message.sent_by(me) && watermark.is_none_or(|w| w < message.id) {
                             summary.unread_count += 1;
                         }
@@ -245,6 +271,57 @@ impl ClientState {
                     summary.last_activity_at = summary.last_activity_at.max(message.created_at);
                 }
                 self.sort();
+            }
+            Event::MessageEdited { message } => {
+                if let Some(held) = self.message(message.conversation_id, message.id) {
+                    if held.version >= message.version {
+                        return;
+                    }
+                    // Reactions and seen-by have events of their own, and mine are mine.
+                    let reactions = std::mem::take(&mut held.reactions);
+                    let seen_by = std::mem::take(&mut held.seen_by);
+                    *held = Message {
+                        reactions,
+                        seen_by,
+                        ..message.clone()
+                    };
+                }
+                self.refresh_replies(message);
+                self.refresh_preview(message);
+            }
+            Event::MessageDeleted {
+                conversation_id,
+                message_id,
+                version,
+            } => {
+                let erased = match self.message(*conversation_id, *message_id) {
+                    Some(held) if held.deleted && held.version >= *version => return,
+                    Some(held) => {
+                        held.erase(*version);
+                        held.clone()
+                    }
+                    // Not loaded: what replies and the preview show of it is enough.
+                    None => {
+                        let mut erased = Message {
+                            id: *message_id,
+                            conversation_id: *conversation_id,
+                            sender: None,
+                            content: String::new(),
+                            client_id: None,
+                            created_at: chrono::DateTime::UNIX_EPOCH,
+                            version: *version,
+                            edited_at: None,
+                            deleted: true,
+                            reply_to: None,
+                            reactions: Vec::new(),
+                            seen_by: Vec::new(),
+                        };
+                        erased.erase(*version);
+                        erased
+                    }
+                };
+                self.refresh_replies(&erased);
+                self.refresh_preview(&erased);
             }
             Event::ReactionAdded {
                 conversation_id,
@@ -256,7 +333,10 @@ impl ClientState {
                 let me = self.me;
                 let rank = self.emoji_rank(emoji);
                 let emojis = self.emojis.clone();
-                let Some(message) = self.message(*conversation_id, *message_id) else {
+                let Some(message) = self
+                    .message(*conversation_id, *message_id)
+                    .filter(|message| !message.deleted)
+                else {
                     return;
                 };
                 match message.reactions.iter_mut().find(|r| &r.emoji == emoji) {
@@ -480,9 +560,69 @@ mod tests {
                 .timestamp_opt(1_700_000_000 + id, 0)
                 .single()
                 .expect("time"),
+            version: 1,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
             reactions: Vec::new(),
             seen_by: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_late_edit_cannot_roll_a_newer_one_back_and_a_delete_erases_everywhere() {
+        let mut state = state();
+        let original = message(5, 2);
+        let mut reply = message(6, 1);
+        reply.reply_to = Some(original.as_reply_target());
+        for message in [original.clone(), reply] {
+            state.apply(&Event::MessageCreated { message });
+        }
+        let edit = |version: i64, content: &str| Event::MessageEdited {
+            message: Message {
+                content: content.into(),
+                version,
+                edited_at: Some(original.created_at),
+                ..original.clone()
+            },
+        };
+        state.apply(&edit(3, "third"));
+        state.apply(&edit(2, "second, arriving late"));
+        let loaded = &state.messages[&ConversationId(1)];
+        assert_eq!(
+            (loaded[0].content.as_str(), loaded[0].version),
+            ("third", 3)
+        );
+        assert_eq!(
+            loaded[1].reply_to.as_ref().map(|r| r.excerpt.as_str()),
+            Some("third")
+        );
+        // A page read before the edit does not bring the old text back.
+        state.merge_page(ConversationId(1), vec![original.clone()]);
+        assert_eq!(state.messages[&ConversationId(1)][0].content, "third");
+
+        let delete = Event::MessageDeleted {
+            conversation_id: ConversationId(1),
+            message_id: MessageId(5),
+            version: 4,
+        };
+        state.apply(&delete);
+        state.apply(&edit(3, "third"));
+        state.apply(&Event::ReactionAdded {
+            conversation_id: ConversationId(1),
+            message_id: MessageId(5),
+            emoji: "wave".into(),
+            unicode: "👋".into(),
+            user: user(1),
+        });
+        let loaded = &state.messages[&ConversationId(1)];
+        assert!(loaded[0].deleted && loaded[0].content.is_empty());
+        assert!(loaded[0].reactions.is_empty());
+        let shown = loaded[1].reply_to.as_ref().expect("still a reply");
+        assert!(shown.deleted && shown.excerpt.is_empty());
+        let before = state.clone();
+        state.apply(&delete);
+        assert_eq!(state, before, "a replayed delete changes nothing");
     }
 
     #[test]
@@ -631,6 +771,7 @@ mod tests {
             sender: Some(user(1)),
             content: "m40".into(),
             created_at: Utc.timestamp_opt(1_700_000_040, 0).single().expect("time"),
+            deleted: false,
         });
         state.apply(&Event::MessageCreated {
             message: message(41, 1),

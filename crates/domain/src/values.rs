@@ -42,6 +42,8 @@ pub enum ValidationError {
     UnknownUser(i64),
     #[error("must be between 1 and {max}")]
     OutOfRange { max: i64 },
+    #[error("must name a message of this conversation that is not deleted")]
+    NotInConversation,
 }
 
 /// A [`ValidationError`] together with the request field it concerns.

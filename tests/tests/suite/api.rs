@@ -19,7 +19,7 @@ async fn register_login_me_logout() {
     // The instance's first account is its admin.
     assert_eq!(
         me.body,
-        json!({"id": alice.id, "nickname": "Alice", "admin": true})
+        json!({"id": alice.id, "nickname": "Alice", "admin": true, "edit_window_seconds": 3600})
     );
 
     // Logging in with another letter case of the nickname works too.

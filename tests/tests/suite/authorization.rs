@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use natter_tests::TestApp;
 use natter_tests::api::Person;
+use natter_tests::{SpawnOptions, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -25,6 +25,9 @@ enum Access {
     Members,
     /// Only the owner; other members get 403.
     Owner,
+    /// Only the owner (of the conversation, and here the message's author too); other
+    /// members get 404, as if it did not exist.
+    OwnerElseHidden,
 }
 
 struct Scoped {
@@ -45,7 +48,7 @@ struct World {
 }
 
 fn scoped_routes() -> Vec<Scoped> {
-    use Access::{Members, Owner};
+    use Access::{Members, Owner, OwnerElseHidden};
     let none: fn(&World) -> Option<Value> = |_| None;
     vec![
         Scoped {
@@ -107,6 +110,24 @@ fn scoped_routes() -> Vec<Scoped> {
             path: "/conversations/{id}/seen",
             access: Members,
             body: |w| Some(json!({"up_to_message_id": w.message})),
+        },
+        Scoped {
+            method: Method::PATCH,
+            path: "/messages/{id}",
+            access: Owner,
+            body: |_| Some(json!({"content": "edited", "expected_version": 1})),
+        },
+        Scoped {
+            method: Method::DELETE,
+            path: "/messages/{id}",
+            access: Owner,
+            body: none,
+        },
+        Scoped {
+            method: Method::GET,
+            path: "/messages/{id}/edits",
+            access: OwnerElseHidden,
+            body: none,
         },
         Scoped {
             method: Method::GET,
@@ -250,7 +271,12 @@ async fn unscoped_routes_need_a_login_where_they_say() {
 
 #[tokio::test]
 async fn scoped_routes_answer_each_actor() {
-    let app = TestApp::spawn().await;
+    // A conversation per call, more than a person may start in an hour by default.
+    let app = TestApp::spawn_with(SpawnOptions::with_env(&[(
+        "NATTER_RATE_CONVERSATIONS",
+        "1000/h",
+    )]))
+    .await;
     let people = [
         app.register("owner").await,
         app.register("member").await,
@@ -290,7 +316,8 @@ async fn scoped_routes_answer_each_actor() {
                 )
                 .await;
             let expected = match (actor, route.access) {
-                (Actor::Removed | Actor::Stranger, _) => Some(StatusCode::NOT_FOUND),
+                (Actor::Removed | Actor::Stranger, _)
+                | (Actor::Member, Access::OwnerElseHidden) => Some(StatusCode::NOT_FOUND),
                 (Actor::Member, Access::Owner) => Some(StatusCode::FORBIDDEN),
                 _ => None,
             };
@@ -326,5 +353,5 @@ async fn scoped_routes_answer_each_actor() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 13 * 4);
+    assert_eq!(cases, 16 * 4);
 }

@@ -16,7 +16,7 @@ async fn answers(
     app: &TestApp,
     people: &[&Person],
     conversations: &[i64],
-    message: i64,
+    messages: &[i64],
 ) -> Vec<Value> {
     let mut seen = Vec::new();
     for person in people {
@@ -32,7 +32,13 @@ async fn answers(
                 format!("/conversations/{c}/messages"),
             ]
         }))
-        .chain([format!("/messages/{message}/seen"), "/users?q=a".to_owned()])
+        .chain(messages.iter().flat_map(|m| {
+            [
+                format!("/messages/{m}/seen"),
+                format!("/messages/{m}/edits"),
+            ]
+        }))
+        .chain(["/users?q=a".to_owned()])
         {
             let reply = app.get(&path, person).await;
             seen.push(json!({"who": person.nickname, "path": path, "status": reply.status.as_u16(), "body": reply.body}));
@@ -58,10 +64,11 @@ struct History {
     launch: i64,
     old: i64,
     first: i64,
+    edited: i64,
 }
 
-/// A little of everything: messages, a reaction, a receipt, a rename, a removal, a
-/// closed conversation and a failed login.
+/// A little of everything: messages, a reaction, a receipt, an edit, a reply, a
+/// deletion, a rename, a removal, a closed conversation and a failed login.
 async fn make_history(sqlite: &TestApp) -> History {
     let (ada, grace, linus) = (
         sqlite.register("ada").await,
@@ -88,6 +95,34 @@ async fn make_history(sqlite: &TestApp) -> History {
         )
         .await;
     assert_eq!(seen.status, StatusCode::OK);
+    let edited = sqlite.send(launch, &grace, "Frday works").await;
+    let edit = sqlite
+        .call(
+            Method::PATCH,
+            &format!("/messages/{edited}"),
+            Some(&grace.token),
+            Some(&json!({"content": "Friday works", "expected_version": 1})),
+        )
+        .await;
+    assert_eq!(edit.status, StatusCode::OK);
+    let answer = sqlite
+        .post(
+            &format!("/conversations/{launch}/messages"),
+            &ada,
+            &json!({"content": "Great", "reply_to_id": edited}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let oops = sqlite.send(launch, &ada, "wrong window").await;
+    let deleted = sqlite
+        .call(
+            Method::DELETE,
+            &format!("/messages/{oops}"),
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     let renamed = sqlite
         .call(
             Method::PATCH,
@@ -130,6 +165,7 @@ async fn make_history(sqlite: &TestApp) -> History {
         launch,
         old,
         first,
+        edited,
     }
 }
 
@@ -149,9 +185,10 @@ async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
         launch,
         old,
         first,
+        edited,
     } = make_history(&sqlite).await;
     let people = [&ada, &grace, &linus];
-    let before = answers(&sqlite, &people, &[launch, old], first).await;
+    let before = answers(&sqlite, &people, &[launch, old], &[first, edited]).await;
     let replayed_before = replay(&sqlite, &grace).await;
     assert!(replayed_before.len() > 5, "{replayed_before:?}");
     let source = sqlite.stop().await;
@@ -168,6 +205,7 @@ async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
     for table in [
         "auth_users",
         "chat_messages",
+        "chat_message_edits",
         "chat_message_reactions",
         "chat_seen_messages",
         "chat_events",
@@ -177,7 +215,7 @@ async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
 
     let postgres = TestApp::spawn_on(target.clone(), SpawnOptions::default()).await;
     assert_eq!(
-        answers(&postgres, &people, &[launch, old], first).await,
+        answers(&postgres, &people, &[launch, old], &[first, edited]).await,
         before
     );
     assert_eq!(replay(&postgres, &grace).await, replayed_before);

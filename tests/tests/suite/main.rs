@@ -8,6 +8,7 @@ mod authorization;
 mod bad_input;
 mod bench;
 mod browser;
+mod changes;
 mod copy;
 mod events;
 mod export;

@@ -195,6 +195,38 @@ async fn rest_plus_events_equals_a_fresh_load() {
         &json!({"up_to_message_id": m4}),
     )
     .await;
+    // Replies, edits (the replies show them) and a deletion by the owner (the reply
+    // shows it deleted, and the original's reactions go).
+    for (reply_to, content) in [(m2, "answering second"), (m1, "answering the first")] {
+        let reply = app
+            .post(
+                &format!("/conversations/{c}/messages"),
+                &bob,
+                &json!({"content": content, "reply_to_id": reply_to}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+    }
+    for (version, content) in [(1, "second, edited"), (2, "second, edited again")] {
+        let edited = app
+            .call(
+                Method::PATCH,
+                &format!("/messages/{m2}"),
+                Some(&alice.token),
+                Some(&json!({"content": content, "expected_version": version})),
+            )
+            .await;
+        assert_eq!(edited.status, 200, "{:?}", edited.body);
+    }
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/messages/{m1}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     app.call(
         Method::PATCH,
         &format!("/conversations/{c}"),

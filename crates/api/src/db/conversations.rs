@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use natter_domain::api::{Conversation, ConversationSummary, Member, MessagePreview, User};
 use natter_domain::event::Event;
 use natter_domain::{
@@ -208,6 +208,8 @@ struct LastMessage {
     content: String,
     #[diesel(sql_type = Timestamp)]
     created_at: NaiveDateTime,
+    #[diesel(sql_type = Bool)]
+    deleted: bool,
 }
 
 #[derive(QueryableByName)]
@@ -235,7 +237,7 @@ pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<Conversatio
     // Each conversation's newest message: one index probe per conversation of mine.
     let last: HashMap<i64, LastMessage> = diesel::sql_query(
         "SELECT m.conversation_id, m.id, m.sender_id, u.nickname AS sender_nickname, \
-                m.content, m.created_at \
+                m.content, m.created_at, m.deleted_at IS NOT NULL AS deleted \
            FROM chat_conversation_members mine \
            JOIN chat_messages m ON m.id = (SELECT max(l.id) FROM chat_messages l \
                                             WHERE l.conversation_id = mine.conversation_id) \
@@ -276,6 +278,7 @@ pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<Conversatio
                     ),
                     content: message.content.clone(),
                     created_at: utc(message.created_at),
+                    deleted: message.deleted,
                 }),
                 unread_count: unread.get(&row.id).copied().unwrap_or(0),
                 last_activity_at: utc(row.last_activity_at),

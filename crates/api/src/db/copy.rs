@@ -62,7 +62,11 @@ rows! {
                          updated_at: NaiveDateTime, last_activity_at: NaiveDateTime,
                          closed_at: Option<NaiveDateTime>, last_event_seq: i64 }
     chat_messages { id: i64, conversation_id: i64, sender_id: Option<i64>, content: String,
-                    client_id: Option<String>, created_at: NaiveDateTime }
+                    client_id: Option<String>, created_at: NaiveDateTime, version: i64,
+                    edited_at: Option<NaiveDateTime>, deleted_at: Option<NaiveDateTime>,
+                    reply_to_id: Option<i64> }
+    chat_message_edits { message_id: i64, version: i64, content: String,
+                         written_at: NaiveDateTime, replaced_at: NaiveDateTime }
     chat_conversation_members { conversation_id: i64, user_id: i64, owner: bool,
                                 joined_at: NaiveDateTime, last_seen_message_id: Option<i64>,
                                 joined_seq: i64 }
@@ -73,7 +77,7 @@ rows! {
                          seen_at: NaiveDateTime }
     chat_events { id: i64, conversation_id: i64, seq: i64, kind: String,
                   subject_user_id: Option<i64>, payload: String, created_at: NaiveDateTime,
-                  txid: i64, position: Option<i64> }
+                  txid: i64, position: Option<i64>, message_id: Option<i64> }
     natter_settings { name: String, value: String, created_at: NaiveDateTime }
 }
 
@@ -198,6 +202,7 @@ fn copy_all(
         copy_table!(whole auth_password_resets, source, target),
         copy_table!(by_id chat_conversations, source, target),
         copy_table!(by_id chat_messages, source, target),
+        copy_table!(whole chat_message_edits, source, target),
         copy_table!(whole chat_conversation_members, source, target),
         copy_table!(by_id chat_emojis, source, target),
         copy_table!(by_id chat_message_reactions, source, target),

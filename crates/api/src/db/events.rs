@@ -58,9 +58,25 @@ pub fn append_numbered(
             subject_user_id: subject,
             payload: &payload,
             position,
+            message_id: text_of(event),
         })
         .execute(conn)?;
     Ok(())
+}
+
+/// The message whose text `event` carries, kept beside it in the log
+/// (`chat_events.message_id`) so that deleting the message finds every copy.
+pub fn text_of(event: &Event) -> Option<i64> {
+    match event {
+        Event::MessageCreated { message } | Event::MessageEdited { message } => {
+            Some(message.id.get())
+        }
+        Event::AddedToConversation { conversation } => {
+            conversation.last_message.as_ref().map(|last| last.id.get())
+        }
+        Event::MessageDeleted { message_id, .. } => Some(message_id.get()),
+        _ => None,
+    }
 }
 
 /// An event's kind (its `type`) and its payload as stored.

@@ -90,9 +90,14 @@ pub struct MessageRow {
     pub conversation_id: i64,
     /// `None` once the sender's account is deleted.
     pub sender_id: Option<i64>,
+    /// Empty once deleted.
     pub content: String,
     pub client_id: Option<String>,
     pub created_at: NaiveDateTime,
+    pub version: i64,
+    pub edited_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub reply_to_id: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -103,6 +108,7 @@ pub struct NewMessage<'a> {
     pub content: &'a str,
     pub client_id: Option<&'a str>,
     pub created_at: NaiveDateTime,
+    pub reply_to_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -123,4 +129,6 @@ pub struct NewEvent<'a> {
     pub payload: &'a str,
     /// Set at once on SQLite; PostgreSQL's stamper sets it after commit.
     pub position: Option<i64>,
+    /// The message whose text the payload carries, if any.
+    pub message_id: Option<i64>,
 }

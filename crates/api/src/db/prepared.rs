@@ -15,10 +15,12 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Untyped};
 #[derive(Debug, Clone, Copy)]
 pub enum Param<'a> {
     BigInt(i64),
+    NullableBigInt(Option<i64>),
     Text(&'a str),
     NullableText(Option<&'a str>),
     /// Arrays, for statements that `unnest` a batch.
     BigInts(&'a [i64]),
+    NullableBigInts(&'a [Option<i64>]),
     Texts(&'a [&'a str]),
     NullableTexts(&'a [Option<&'a str>]),
 }
@@ -36,11 +38,17 @@ impl<const N: usize> QueryFragment<Pg> for PreparedSql<'_, N> {
         for (param, part) in self.params.iter().zip(parts) {
             match param {
                 Param::BigInt(value) => out.push_bind_param::<BigInt, i64>(value)?,
+                Param::NullableBigInt(value) => {
+                    out.push_bind_param::<Nullable<BigInt>, Option<i64>>(value)?;
+                }
                 Param::Text(value) => out.push_bind_param::<Text, &str>(value)?,
                 Param::NullableText(value) => {
                     out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?;
                 }
                 Param::BigInts(values) => out.push_bind_param::<Array<BigInt>, [i64]>(values)?,
+                Param::NullableBigInts(values) => {
+                    out.push_bind_param::<Array<Nullable<BigInt>>, [Option<i64>]>(values)?;
+                }
                 Param::Texts(values) => out.push_bind_param::<Array<Text>, [&str]>(values)?,
                 Param::NullableTexts(values) => {
                     out.push_bind_param::<Array<Nullable<Text>>, [Option<&str>]>(values)?;

@@ -517,11 +517,12 @@ pub async fn delete_account(
     security(("bearer" = []), ("cookie" = []))
 )]
 #[get("/me")]
-pub async fn me(user: CurrentUser) -> web::Json<Me> {
+pub async fn me(user: CurrentUser, limits: web::Data<Limits>) -> web::Json<Me> {
     web::Json(Me {
         id: user.id,
         nickname: user.nickname,
         admin: user.admin,
+        edit_window_seconds: limits.edit_window.map(|window| window.num_seconds()),
     })
 }
 

@@ -1,19 +1,23 @@
-//! History, sending, reactions and seen receipts.
+//! History, sending, editing and deleting, reactions and seen receipts.
 
-use actix_web::{HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use natter_domain::api::{
-    HistoryQuery, MarkSeenRequest, Message, MessagePage, ReactionSummary, SeenEntry,
-    SendMessageRequest, Watermark,
+    EditMessageRequest, HistoryQuery, MarkSeenRequest, Message, MessageEdit, MessagePage,
+    ReactionSummary, SeenEntry, SendMessageRequest, Watermark,
 };
 use natter_domain::{ConversationId, EmojiKey, ErrorBody, MessageId, ValidationError};
 
 use crate::auth::{CurrentUser, UncheckedSession};
+use crate::config::Limits;
+use crate::db::messages::change::Edited;
+use crate::db::messages::history::Cursor;
 use crate::db::{self, Db, messages};
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::rate::{Action, RateLimits};
 
-/// A page of history: the newest messages, or those `before`/`after` a message id.
+/// A page of history: the newest messages, or those `before`/`after` a message id, or
+/// the page `around` one (for jumping to it).
 #[utoipa::path(
     tag = "messages",
     params(("id" = ConversationId, Path, description = "Conversation id"), HistoryQuery),
@@ -21,7 +25,7 @@ use crate::rate::{Action, RateLimits};
         (status = 200, description = "A page of history, oldest first", body = MessagePage),
         (status = 400, description = "Bad query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member, or `around` names no message of it", body = ErrorBody),
         (status = 422, description = "Bad limit, or a negative id", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
@@ -36,6 +40,7 @@ pub async fn message_history(
     let HistoryQuery {
         before,
         after,
+        around,
         limit,
     } = query.into_inner();
     let limit = limit.unwrap_or(HistoryQuery::DEFAULT_LIMIT);
@@ -47,20 +52,26 @@ pub async fn message_history(
             },
         ));
     }
-    for (field, id) in [("before", before), ("after", after)] {
+    for (field, id) in [("before", before), ("after", after), ("around", around)] {
         if id.is_some_and(|id| id.get() < 0) {
             return Err(ApiError::invalid(field, ValidationError::NotAnId));
         }
     }
-    if before.is_some() && after.is_some() {
-        return Err(ApiError::BadRequest {
-            message: "give before or after, not both".into(),
-            field: Some("after".into()),
-        });
-    }
+    let cursor = match (before, after, around) {
+        (None, None, None) => Cursor::Newest,
+        (Some(before), None, None) => Cursor::Before(before),
+        (None, Some(after), None) => Cursor::After(after),
+        (None, None, Some(around)) => Cursor::Around(around),
+        _ => {
+            return Err(ApiError::BadRequest {
+                message: "give one of before, after and around".into(),
+                field: Some(if around.is_some() { "around" } else { "after" }.into()),
+            });
+        }
+    };
     let (id, me) = (id.into_inner(), user.id);
     db::read(&db, move |conn| {
-        messages::history::history(conn, id, me, before, after, limit)
+        messages::history::history(conn, id, me, cursor, limit)
     })
     .await
     .map(web::Json)
@@ -80,7 +91,7 @@ pub async fn message_history(
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 422, description = "Empty, too long or invalid content or client_id", body = ErrorBody),
+        (status = 422, description = "Empty, too long or invalid content or client_id, or a reply_to_id that is not a live message of this conversation", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
@@ -95,6 +106,7 @@ pub async fn send_message(
 ) -> Result<HttpResponse, ApiError> {
     rates.check(Action::Send, session.0.user_id)?;
     let (content, client_id) = body.0.validate()?;
+    let reply_to = body.0.reply_to_id;
     let (id, UncheckedSession(session)) = (id.into_inner(), session);
     // The session is checked by the send's own statement (401 if it is not live).
     let (message, created) = messages::send::send(
@@ -104,6 +116,7 @@ pub async fn send_message(
         session.user_id,
         content,
         client_id,
+        reply_to,
     )
     .await?;
     Ok(if created {
@@ -111,6 +124,110 @@ pub async fn send_message(
     } else {
         HttpResponse::Ok().json(message)
     })
+}
+
+/// Edit my message: the new text replaces the version I edited, if no one (no other
+/// tab of mine) has edited it since.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = MessageId, Path, description = "Message id")),
+    request_body = EditMessageRequest,
+    responses(
+        (status = 200, description = "The message as edited (unchanged text: as it was, and no event)", body = Message),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not my message (`forbidden`), or the edit window has passed (`edit_window_passed`)", body = ErrorBody),
+        (status = 404, description = "No such message, or not a member", body = ErrorBody),
+        (status = 409, description = "The conversation is closed, or `version_conflict`: `current` holds the message as it is now", body = ErrorBody),
+        (status = 410, description = "The message is deleted", body = ErrorBody),
+        (status = 422, description = "Empty or too long content", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[patch("/messages/{id}")]
+pub async fn edit_message(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    limits: web::Data<Limits>,
+    id: web::Path<MessageId>,
+    body: Json<EditMessageRequest>,
+) -> Result<web::Json<Message>, ApiError> {
+    rates.check(Action::Send, user.id)?;
+    let content = body.0.validate()?;
+    let (id, me, expected, window) = (
+        id.into_inner(),
+        user.id,
+        body.0.expected_version,
+        limits.edit_window,
+    );
+    let edited = db::write(&db, move |conn| {
+        messages::change::edit(conn, id, me, &content, expected, window)
+    })
+    .await?;
+    match edited {
+        Edited::Done(message, changed) => {
+            if changed {
+                tracing::info!(message_id = %id, "message edited");
+            }
+            Ok(web::Json(message))
+        }
+        Edited::Conflict(current) => Err(ApiError::VersionConflict(Box::new(current))),
+    }
+}
+
+/// Delete a message: mine, or any if I own the conversation. Its text, earlier
+/// versions and reactions are erased; it stays as a tombstone. Again: 204 too.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = MessageId, Path, description = "Message id")),
+    responses(
+        (status = 204, description = "Deleted (or already deleted)"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Neither my message nor my conversation", body = ErrorBody),
+        (status = 404, description = "No such message, or not a member", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[delete("/messages/{id}")]
+pub async fn delete_message(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    id: web::Path<MessageId>,
+) -> Result<HttpResponse, ApiError> {
+    rates.check(Action::Send, user.id)?;
+    let (id, me) = (id.into_inner(), user.id);
+    db::write(&db, move |conn| messages::change::delete(conn, id, me)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The earlier versions of a message, oldest first: for its author and the
+/// conversation's owner.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = MessageId, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "Each version before an edit", body = Vec<MessageEdit>),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such message, or neither its author nor the owner", body = ErrorBody),
+        (status = 410, description = "The message is deleted, and its history with it", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/messages/{id}/edits")]
+pub async fn message_edits(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    id: web::Path<MessageId>,
+) -> Result<web::Json<Vec<MessageEdit>>, ApiError> {
+    let (id, me) = (id.into_inner(), user.id);
+    db::read(&db, move |conn| messages::change::edits(conn, id, me))
+        .await
+        .map(web::Json)
+        .map_err(ApiError::from)
 }
 
 /// I have seen everything up to this message: moves my watermark (never backwards).
@@ -199,6 +316,7 @@ async fn react(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),
+        (status = 410, description = "The message is deleted", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
@@ -226,6 +344,7 @@ pub async fn add_reaction(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such message or emoji, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),
+        (status = 410, description = "The message is deleted", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))

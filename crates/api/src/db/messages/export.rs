@@ -97,6 +97,10 @@ pub fn page(
                 sender: message.sender,
                 content: message.content,
                 created_at: message.created_at,
+                version: message.version,
+                edited_at: message.edited_at,
+                deleted: message.deleted,
+                reply_to_id: message.reply_to.map(|to| to.id),
                 reactions: exported,
                 seen_by: message.seen_by,
             }

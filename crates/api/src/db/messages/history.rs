@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use natter_domain::api::{Message, MessagePage, ReactionSummary, SeenEntry, User};
+use natter_domain::api::{Message, MessagePage, ReactionSummary, ReplyTo, SeenEntry, User};
 use natter_domain::{ConversationId, MessageId, UserId};
 
 use super::bare_message;
 use crate::db::clock::utc;
 use crate::db::conversations::require_member;
 use crate::db::models::{MessageRow, UserRow};
-use crate::db::{DbConnection, DbResult, users};
+use crate::db::{DbConnection, DbResult, Refusal, users};
 use crate::schema::{auth_users, chat_messages};
 
 /// One message with its reactions and seen-by, as the caller sees them.
@@ -30,7 +30,41 @@ pub(super) fn with_details(
         caller,
         &mut messages,
     )?;
+    attach_reply_targets(conn, &mut messages)?;
     Ok(messages.remove(0))
+}
+
+/// Fills in what each reply shows of the message it answers, as that message is now.
+pub(super) fn attach_reply_targets(
+    conn: &mut DbConnection,
+    messages: &mut [Message],
+) -> DbResult<()> {
+    let ids: Vec<i64> = messages
+        .iter()
+        .filter_map(|message| message.reply_to.as_ref().map(|to| to.id.get()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let targets: HashMap<MessageId, ReplyTo> = chat_messages::table
+        .left_join(auth_users::table)
+        .filter(chat_messages::id.eq_any(&ids))
+        .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
+        .load::<(MessageRow, Option<UserRow>)>(conn)?
+        .iter()
+        .map(|(row, sender)| {
+            let target = bare_message(row, sender.as_ref().map(users::to_user));
+            (target.id, target.as_reply_target())
+        })
+        .collect();
+    for message in messages {
+        if let Some(reply_to) = &mut message.reply_to
+            && let Some(target) = targets.get(&reply_to.id)
+        {
+            reply_to.clone_from(target);
+        }
+    }
+    Ok(())
 }
 
 /// Up to `limit` messages after `after`, oldest first, with who has seen each (but
@@ -57,14 +91,24 @@ pub(super) fn bare_page_after(
     Ok(messages)
 }
 
+/// Where a page of history is: the newest messages, or those just before or after a
+/// message, or those around one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    Newest,
+    Before(MessageId),
+    After(MessageId),
+    /// Centred on this message, which must be of the conversation.
+    Around(MessageId),
+}
+
 /// A page of history, oldest first within the page. Keyset pagination on the
 /// (conversation_id, id) index: every page costs the same at any depth.
 pub fn history(
     conn: &mut DbConnection,
     conversation: ConversationId,
     caller: UserId,
-    before: Option<MessageId>,
-    after: Option<MessageId>,
+    cursor: Cursor,
     limit: i64,
 ) -> DbResult<MessagePage> {
     require_member(conn, conversation, caller)?;
@@ -75,7 +119,30 @@ pub fn history(
             .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
             .into_boxed()
     };
-    let mut rows: Vec<(MessageRow, Option<UserRow>)> = if let Some(after) = after {
+    let (before, after) = match cursor {
+        Cursor::Newest | Cursor::Around(_) => (None, None),
+        Cursor::Before(id) => (Some(id), None),
+        Cursor::After(id) => (None, Some(id)),
+    };
+    let mut rows: Vec<(MessageRow, Option<UserRow>)> = if let Cursor::Around(centre) = cursor {
+        // The message and up to half the page before it, the rest after it.
+        let mut rows: Vec<(MessageRow, Option<UserRow>)> = base()
+            .filter(chat_messages::id.le(centre.get()))
+            .order(chat_messages::id.desc())
+            .limit(limit - limit / 2)
+            .load(conn)?;
+        if rows.first().is_none_or(|(row, _)| row.id != centre.get()) {
+            return Err(Refusal::NotFound.into());
+        }
+        rows.reverse();
+        let newer: Vec<(MessageRow, Option<UserRow>)> = base()
+            .filter(chat_messages::id.gt(centre.get()))
+            .order(chat_messages::id.asc())
+            .limit(limit / 2)
+            .load(conn)?;
+        rows.extend(newer);
+        rows
+    } else if let Some(after) = after {
         base()
             .filter(chat_messages::id.gt(after.get()))
             .order(chat_messages::id.asc())
@@ -124,6 +191,7 @@ pub fn history(
         .map(|(row, sender)| bare_message(&row, sender.as_ref().map(users::to_user)))
         .collect();
     attach_details(conn, conversation, caller, &mut messages)?;
+    attach_reply_targets(conn, &mut messages)?;
     Ok(MessagePage {
         messages,
         has_older,

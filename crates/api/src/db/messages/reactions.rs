@@ -1,34 +1,16 @@
 //! Reactions: each emoji once per person per message, only while the conversation is
-//! open.
+//! open and the message is not deleted.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use natter_domain::api::ReactionSummary;
 use natter_domain::event::Event;
-use natter_domain::{ConversationId, EmojiKey, MessageId, UserId};
+use natter_domain::{ConversationId, EmojiKey, ErrorCode, MessageId, UserId};
 
 use super::history::with_details;
-use super::visible_message;
+use super::{current_row, lock_conversation, visible_message};
 use crate::db::models::EmojiRow;
 use crate::db::{DbConnection, DbResult, Refusal, events, per_backend, users};
-use crate::schema::{chat_conversations, chat_emojis, chat_message_reactions};
-
-/// Refuses when the conversation is closed. A reaction and a concurrent close are
-/// ordered by the conversation's row lock on PostgreSQL; SQLite runs one writer at a
-/// time anyway.
-fn ensure_open(conn: &mut DbConnection, conversation_id: i64) -> DbResult<()> {
-    let query = chat_conversations::table
-        .find(conversation_id)
-        .select(chat_conversations::closed_at);
-    let closed_at: Option<NaiveDateTime> = match conn {
-        DbConnection::Pg(pg) => query.for_update().first(pg)?,
-        DbConnection::Sqlite(sqlite) => query.first(sqlite)?,
-    };
-    match closed_at {
-        Some(_) => Err(Refusal::Closed.into()),
-        None => Ok(()),
-    }
-}
+use crate::schema::{chat_emojis, chat_message_reactions};
 
 fn emoji(conn: &mut DbConnection, key: &EmojiKey) -> DbResult<EmojiRow> {
     chat_emojis::table
@@ -51,7 +33,13 @@ pub fn react(
     conn.transaction(|conn| {
         let (message, _) = visible_message(conn, id, caller)?;
         let emoji = emoji(conn, key)?;
-        ensure_open(conn, message.conversation_id)?;
+        if lock_conversation(conn, message.conversation_id)? {
+            return Err(Refusal::Closed.into());
+        }
+        let message = current_row(conn, message.id)?;
+        if message.deleted_at.is_some() {
+            return Err(Refusal::coded(ErrorCode::MessageDeleted, "the message is deleted").into());
+        }
         let changed = if add {
             let reaction = (
                 chat_message_reactions::conversation_id.eq(message.conversation_id),

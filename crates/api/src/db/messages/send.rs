@@ -17,6 +17,11 @@
 //!    and a concurrent close is ordered against the send. Several conversations are
 //!    locked in id order, so that batches on several nodes cannot deadlock.
 //! 5. **Closed.** A closed conversation takes no message: 409.
+//!
+//!    Rule 5a, **the reply**: a `reply_to_id` names a message of this conversation
+//!    that is not deleted, read after the lock (a deletion takes the same lock first,
+//!    so it is either before the send, and refuses it, or after, and finds the reply);
+//!    otherwise 422 naming `reply_to_id`. The reply's event shows an excerpt of it.
 //! 6. **The message.** Its time is the database's clock after the lock; it becomes the
 //!    conversation's `last_activity_at`.
 //! 7. **Its event.** `message_created`, numbered from the conversation's
@@ -46,18 +51,22 @@ use chrono::{DateTime, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::r2d2::Pool;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
-use natter_domain::api::{Message, User};
+use natter_domain::api::{Message, ReplyTo, User};
 use natter_domain::event::{Event, EventKind};
-use natter_domain::{ClientId, ConversationId, MessageBody, MessageId, SessionId, UserId};
+use natter_domain::{
+    ClientId, ConversationId, FieldError, MessageBody, MessageId, SessionId, UserId,
+    ValidationError,
+};
 use tokio::sync::oneshot;
 
+use super::bare_message;
 use super::history::with_details;
 use crate::config::DatabaseUrl;
 use crate::db::clock::{database_now, utc};
-use crate::db::models::{MessageRow, NewMessage};
+use crate::db::models::{MessageRow, NewMessage, UserRow};
 use crate::db::pool::Manager;
 use crate::db::prepared::{Param, PreparedSql};
-use crate::db::{Db, DbConnection, DbError, DbResult, Refusal, events, per_backend, read};
+use crate::db::{Db, DbConnection, DbError, DbResult, Refusal, events, per_backend, read, users};
 use crate::schema::{
     auth_sessions, auth_users, chat_conversation_members, chat_conversations, chat_messages,
 };
@@ -75,6 +84,7 @@ pub async fn send(
     sender: UserId,
     body: MessageBody,
     client_id: Option<ClientId>,
+    reply_to: Option<MessageId>,
 ) -> DbResult<(Message, bool)> {
     let queue = db
         .send_queue()
@@ -85,10 +95,11 @@ pub async fn send(
         sender,
         &body,
         client_id,
+        reply_to,
         db.is_postgres(),
     )?;
     match queue.send(send).await? {
-        Sent::New(message) => Ok((message, true)),
+        Sent::New(message) => Ok((*message, true)),
         Sent::Existing(sender) => {
             let client_id = client_id.map(|id| id.to_string());
             read(db, move |conn| {
@@ -100,6 +111,11 @@ pub async fn send(
             .await
         }
         Sent::Closed => Err(Refusal::Closed.into()),
+        Sent::NoSuchReplyTarget => Err(Refusal::Invalid(FieldError::new(
+            "reply_to_id",
+            ValidationError::NotInConversation,
+        ))
+        .into()),
         Sent::NotFound => Err(Refusal::NotFound.into()),
         Sent::SignedOut => Err(Refusal::SignedOut.into()),
     }
@@ -124,11 +140,13 @@ fn existing(
 /// What a send came to.
 #[derive(Debug)]
 pub enum Sent {
-    New(Message),
+    New(Box<Message>),
     /// This sender already sent a message here with this `client_id` (rule 3).
     Existing(User),
     /// Rule 5.
     Closed,
+    /// Rule 5a.
+    NoSuchReplyTarget,
     /// No such conversation, or the sender is not a member (rule 2).
     NotFound,
     /// The session is revoked or expired (rule 1).
@@ -141,6 +159,7 @@ pub struct Send {
     session: SessionId,
     sender: UserId,
     client_id: Option<String>,
+    reply_to: Option<MessageId>,
     message: Message,
     /// On PostgreSQL, its event's payload cut around those (SQLite writes the event
     /// whole, once it knows them).
@@ -154,6 +173,7 @@ impl Send {
         sender: UserId,
         body: &MessageBody,
         client_id: Option<ClientId>,
+        reply_to: Option<MessageId>,
         on_postgres: bool,
     ) -> DbResult<Self> {
         let message = Message {
@@ -166,6 +186,10 @@ impl Send {
             content: body.as_str().to_owned(),
             client_id,
             created_at: DateTime::UNIX_EPOCH,
+            version: 1,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
             reactions: Vec::new(),
             seen_by: Vec::new(),
         };
@@ -177,6 +201,7 @@ impl Send {
             session,
             sender,
             client_id: client_id.as_ref().map(ToString::to_string),
+            reply_to,
             message,
             event,
         })
@@ -205,6 +230,10 @@ struct Checked {
     existing: bool,
     #[diesel(sql_type = Nullable<Bool>)]
     closed: Option<bool>,
+    /// What the send answers, as a reply shows it (rule 5a); `None` when it answers
+    /// nothing, or the message is not there to answer.
+    #[diesel(sql_type = Nullable<Text>)]
+    reply_to: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]
     id: Option<i64>,
     #[diesel(sql_type = Nullable<Timestamp>)]
@@ -230,9 +259,15 @@ impl Checked {
             (_, _, Some(id), Some(created_at)) => {
                 send.message.id = MessageId(id);
                 send.message.created_at = utc(created_at);
-                Sent::New(send.message)
+                send.message.reply_to = self
+                    .reply_to
+                    .and_then(|json| serde_json::from_str(&json).ok());
+                Sent::New(Box::new(send.message))
             }
             (_, Some(true), ..) => Sent::Closed,
+            (_, Some(false), ..) if send.reply_to.is_some() && self.reply_to.is_none() => {
+                Sent::NoSuchReplyTarget
+            }
             // A concurrent send with the same client_id committed first (rule 3).
             (_, Some(false), ..) => Sent::Existing(sender),
             (_, None, ..) => Sent::NotFound,
@@ -432,6 +467,7 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
         member: false,
         existing: false,
         closed: None,
+        reply_to: None,
         id: None,
         created_at: None,
     };
@@ -474,6 +510,20 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
     if closed_at.is_some() {
         return Ok(checked);
     }
+    // Rule 5a.
+    let reply_to = match send.reply_to {
+        Some(target) => {
+            let Some(shown) = reply_target_on_sqlite(conn, conversation, target)? else {
+                return Ok(checked);
+            };
+            checked.reply_to = Some(
+                serde_json::to_string(&shown)
+                    .map_err(|error| diesel::result::Error::SerializationError(error.into()))?,
+            );
+            Some(shown)
+        }
+        None => None,
+    };
     // Rules 6 and 7: the time and the event number in one step.
     let (seq, now): (i64, NaiveDateTime) = per_backend!(conn, c => diesel::update(chat_conversations::table.find(conversation))
         .set((
@@ -489,6 +539,7 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
             content: &send.message.content,
             client_id: send.client_id.as_deref(),
             created_at: now,
+            reply_to_id: send.reply_to.map(MessageId::get),
         })
         .returning(chat_messages::id)
         .get_result(c))?;
@@ -499,6 +550,7 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
         id: send.sender,
         nickname: nickname.clone(),
     });
+    message.reply_to = reply_to;
     events::append_numbered(
         conn,
         conversation,
@@ -511,6 +563,26 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
     Ok(checked)
 }
 
+/// Rule 5a on SQLite: what a reply to `target` shows of it, if it is a message of
+/// `conversation` that is not deleted.
+fn reply_target_on_sqlite(
+    conn: &mut DbConnection,
+    conversation: i64,
+    target: MessageId,
+) -> QueryResult<Option<ReplyTo>> {
+    let target = chat_messages::table
+        .left_join(auth_users::table)
+        .filter(chat_messages::id.eq(target.get()))
+        .filter(chat_messages::conversation_id.eq(conversation))
+        .filter(chat_messages::deleted_at.is_null())
+        .select((MessageRow::as_select(), Option::<UserRow>::as_select()))
+        .first::<(MessageRow, Option<UserRow>)>(conn)
+        .optional()?;
+    Ok(target.map(|(row, sender)| {
+        bare_message(&row, sender.as_ref().map(users::to_user)).as_reply_target()
+    }))
+}
+
 // The rules as PostgreSQL takes them: each rule's SQL is written once, in the macros
 // below, and both statements are put together from them. One send is [`SEND_ONE`]; a
 // batch is [`SEND_MANY`], which also maps each message to its send and numbers several
@@ -521,8 +593,8 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
 /// Each send's values, one row each, and its number `n` in the batch (from 1).
 macro_rules! send_columns {
     () => {
-        "session_id, conversation_id, sender_id, content, client_id, head, after_id, \
-         after_nickname, tail, n"
+        "session_id, conversation_id, sender_id, content, client_id, reply_to_id, head, \
+         after_id, after_nickname, after_created_at, tail, n"
     };
 }
 
@@ -570,6 +642,36 @@ macro_rules! locked {
     };
 }
 
+/// Rule 5a: what each send `k` that passed rules 1 to 4 answers, as its event shows it
+/// (`reply_to`, JSON), read after the conversation's lock: `FOR SHARE` reads the row
+/// as a deletion that held the lock left it, not as the statement's snapshot did.
+/// The excerpt is `natter_domain::api::excerpt` in SQL.
+macro_rules! replied {
+    () => {
+        "SELECT k.n, json_build_object( \
+                  'id', r.id, \
+                  'sender', CASE WHEN u.id IS NULL THEN NULL \
+                                 ELSE json_build_object('id', u.id, 'nickname', u.nickname) END, \
+                  'excerpt', CASE WHEN char_length(r.content) <= 140 THEN r.content \
+                                  ELSE left(r.content, 139) || '…' END, \
+                  'deleted', false)::text AS reply_to \
+           FROM checked k \
+           JOIN locked l ON l.id = k.conversation_id \
+           JOIN chat_messages r ON r.id = k.reply_to_id AND r.conversation_id = k.conversation_id \
+           LEFT JOIN auth_users u ON u.id = r.sender_id \
+          WHERE r.deleted_at IS NULL \
+            FOR SHARE OF r"
+    };
+}
+
+/// Whether send `k` may be written after rule 5a: it answers nothing, or a message
+/// found by [`replied!`] as `rp`.
+macro_rules! reply_found {
+    () => {
+        "(k.reply_to_id IS NULL OR rp.n IS NOT NULL)"
+    };
+}
+
 /// Rule 6: a message's time, on the database's clock, taken after the locks.
 macro_rules! message_time {
     () => {
@@ -595,7 +697,7 @@ macro_rules! event_values {
             ", ?, k.head || to_json(i.id)::text || k.after_id || to_json(k.nickname)::text \
                || k.after_nickname \
                || to_json(to_char(i.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text \
-               || k.tail"
+               || k.after_created_at || coalesce(rp.reply_to, 'null') || k.tail, i.id"
         )
     };
 }
@@ -604,8 +706,8 @@ macro_rules! event_values {
 /// conversation, `i` its message.
 macro_rules! answer {
     () => {
-        "k.n, k.nickname, k.member, k.existing, l.closed_at IS NOT NULL AS closed, i.id, \
-         i.created_at"
+        "k.n, k.nickname, k.member, k.existing, l.closed_at IS NOT NULL AS closed, \
+         rp.reply_to, i.id, i.created_at"
     };
 }
 
@@ -613,17 +715,25 @@ macro_rules! answer {
 const SEND_ONE: &str = concat!(
     "WITH p (",
     send_columns!(),
-    ") AS (SELECT ?::bigint, ?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::text, \
-                  ?::text, ?::text, 1::bigint), \
+    ") AS (SELECT ?::bigint, ?::bigint, ?::bigint, ?::text, ?::text, ?::bigint, ?::text, \
+                  ?::text, ?::text, ?::text, ?::text, 1::bigint), \
      checked AS (",
     checked!(),
     "), locked AS (",
     locked!(),
+    "), replied AS (",
+    replied!(),
     "), inserted AS ( \
-       INSERT INTO chat_messages (conversation_id, sender_id, content, client_id, created_at) \
+       INSERT INTO chat_messages (conversation_id, sender_id, content, client_id, created_at, \
+                                  reply_to_id) \
        SELECT k.conversation_id, k.sender_id, k.content, k.client_id, ",
     message_time!(),
-    "  FROM checked k JOIN locked l ON l.id = k.conversation_id WHERE l.closed_at IS NULL ",
+    ", k.reply_to_id \
+         FROM checked k JOIN locked l ON l.id = k.conversation_id \
+         LEFT JOIN replied rp ON rp.n = k.n \
+        WHERE l.closed_at IS NULL AND ",
+    reply_found!(),
+    " ",
     on_retry!(),
     "  RETURNING id, conversation_id, created_at), \
      bumped AS ( \
@@ -632,12 +742,14 @@ const SEND_ONE: &str = concat!(
          FROM inserted i WHERE c.id = i.conversation_id \
        RETURNING c.last_event_seq AS seq), \
      event AS ( \
-       INSERT INTO chat_events (conversation_id, seq, kind, payload) ",
+       INSERT INTO chat_events (conversation_id, seq, kind, payload, message_id) ",
     event_values!("b.seq"),
-    "  FROM checked k, inserted i, bumped b) \
+    "  FROM checked k CROSS JOIN inserted i CROSS JOIN bumped b \
+         LEFT JOIN replied rp ON rp.n = k.n) \
      SELECT ",
     answer!(),
-    "  FROM checked k LEFT JOIN locked l ON true LEFT JOIN inserted i ON true"
+    "  FROM checked k LEFT JOIN locked l ON true LEFT JOIN inserted i ON true \
+       LEFT JOIN replied rp ON rp.n = k.n"
 );
 
 /// Many sends in one autocommit statement, answering one row per send in their order.
@@ -648,24 +760,32 @@ const SEND_ONE: &str = concat!(
 const SEND_MANY: &str = concat!(
     "WITH p AS MATERIALIZED ( \
        SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], \
-                            ?::text[], ?::text[], ?::text[], ?::text[]) \
+                            ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], \
+                            ?::text[]) \
          WITH ORDINALITY AS p(",
     send_columns!(),
     ")), checked AS MATERIALIZED (",
     checked!(),
     "), locked AS MATERIALIZED (",
     locked!(),
+    "), replied AS MATERIALIZED (",
+    replied!(),
     "), taken AS MATERIALIZED ( \
        SELECT o.n, nextval('chat_messages_id_seq'::regclass) AS id, ",
     message_time!(),
     " AS created_at \
          FROM (SELECT k.n FROM checked k JOIN locked l ON l.id = k.conversation_id \
+                 LEFT JOIN replied rp ON rp.n = k.n \
                 WHERE l.closed_at IS NULL AND ",
     passed!(),
+    " AND ",
+    reply_found!(),
     "     ORDER BY k.n) AS o), \
      inserted AS ( \
-       INSERT INTO chat_messages (id, conversation_id, sender_id, content, client_id, created_at) \
-       SELECT t.id, k.conversation_id, k.sender_id, k.content, k.client_id, t.created_at \
+       INSERT INTO chat_messages (id, conversation_id, sender_id, content, client_id, created_at, \
+                                  reply_to_id) \
+       SELECT t.id, k.conversation_id, k.sender_id, k.content, k.client_id, t.created_at, \
+              k.reply_to_id \
          FROM taken t JOIN checked k ON k.n = t.n ",
     on_retry!(),
     "  RETURNING id, conversation_id, created_at), \
@@ -682,16 +802,18 @@ const SEND_MANY: &str = concat!(
         WHERE c.id = x.conversation_id \
        RETURNING c.id, c.last_event_seq AS top), \
      event AS ( \
-       INSERT INTO chat_events (conversation_id, seq, kind, payload) ",
+       INSERT INTO chat_events (conversation_id, seq, kind, payload, message_id) ",
     event_values!("b.top - i.new + i.nth"),
     "  FROM numbered i JOIN bumped b ON b.id = i.conversation_id \
-         JOIN taken t ON t.id = i.id JOIN checked k ON k.n = t.n) \
+         JOIN taken t ON t.id = i.id JOIN checked k ON k.n = t.n \
+         LEFT JOIN replied rp ON rp.n = k.n) \
      SELECT ",
     answer!(),
     "  FROM checked k \
        LEFT JOIN locked l ON l.id = k.conversation_id AND ",
     passed!(),
-    "  LEFT JOIN (inserted i JOIN taken t ON t.id = i.id) ON t.n = k.n \
+    "  LEFT JOIN replied rp ON rp.n = k.n \
+       LEFT JOIN (inserted i JOIN taken t ON t.id = i.id) ON t.n = k.n \
       ORDER BY k.n"
 );
 
@@ -706,7 +828,7 @@ struct BatchRow {
 
 fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<Checked>> {
     let kind = EventKind::MessageCreated.name();
-    let pieces: Vec<&[String; 4]> = sends
+    let pieces: Vec<&[String; 5]> = sends
         .iter()
         .map(|send| send.event.as_ref().map(|event| &event.pieces))
         .collect::<Option<_>>()
@@ -714,7 +836,8 @@ fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<
             diesel::result::Error::QueryBuilderError("a send came without its payload".into())
         })?;
     let rows: Vec<BatchRow> = if let ([send], [pieces]) = (sends, pieces.as_slice()) {
-        let [head, after_id, after_nickname, tail] = pieces.each_ref().map(String::as_str);
+        let [head, after_id, after_nickname, after_created_at, tail] =
+            pieces.each_ref().map(String::as_str);
         PreparedSql {
             sql: SEND_ONE,
             params: [
@@ -723,9 +846,11 @@ fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<
                 Param::BigInt(send.sender()),
                 Param::Text(&send.message.content),
                 Param::NullableText(send.client_id.as_deref()),
+                Param::NullableBigInt(send.reply_to.map(MessageId::get)),
                 Param::Text(head),
                 Param::Text(after_id),
                 Param::Text(after_nickname),
+                Param::Text(after_created_at),
                 Param::Text(tail),
                 Param::Text(kind),
             ],
@@ -738,9 +863,14 @@ fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<
         let sender_ids = column(Send::sender);
         let contents: Vec<&str> = sends.iter().map(|s| s.message.content.as_str()).collect();
         let client_ids: Vec<Option<&str>> = sends.iter().map(|s| s.client_id.as_deref()).collect();
-        let [head, after_id, after_nickname, tail] = std::array::from_fn::<_, 4, _>(|i| {
-            pieces.iter().map(|p| p[i].as_str()).collect::<Vec<&str>>()
-        });
+        let reply_to_ids: Vec<Option<i64>> = sends
+            .iter()
+            .map(|s| s.reply_to.map(MessageId::get))
+            .collect();
+        let [head, after_id, after_nickname, after_created_at, tail] =
+            std::array::from_fn::<_, 5, _>(|i| {
+                pieces.iter().map(|p| p[i].as_str()).collect::<Vec<&str>>()
+            });
         PreparedSql {
             sql: SEND_MANY,
             params: [
@@ -749,9 +879,11 @@ fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<
                 Param::BigInts(&sender_ids),
                 Param::Texts(&contents),
                 Param::NullableTexts(&client_ids),
+                Param::NullableBigInts(&reply_to_ids),
                 Param::Texts(&head),
                 Param::Texts(&after_id),
                 Param::Texts(&after_nickname),
+                Param::Texts(&after_created_at),
                 Param::Texts(&tail),
                 Param::Text(kind),
             ],
@@ -771,22 +903,23 @@ fn send_on_postgres(conn: &mut PgConnection, sends: &[Send]) -> QueryResult<Vec<
 }
 
 /// A `message_created` event's payload cut at the values only the statement knows:
-/// the message's id, its sender's nickname and its time. The statement joins
-/// `pieces[0] || id || pieces[1] || nickname || pieces[2] || time || pieces[3]`, each
-/// value as JSON. The cuts are found by serializing the event with marker values
+/// the message's id, its sender's nickname, its time and what it answers. The
+/// statement joins `pieces[0] || id || pieces[1] || nickname || pieces[2] || time ||
+/// pieces[3] || reply_to || pieces[4]`, each value as JSON. The cuts are found by serializing the event with marker values
 /// behind their keys; a quoted key can only be the structure's own (quotes inside
 /// strings are escaped), and the marker values are nobody's.
 #[derive(Debug)]
 struct PayloadPieces {
-    pieces: [String; 4],
+    pieces: [String; 5],
 }
 
 impl PayloadPieces {
     /// Each hole: its key, and the marker value that stands in it.
-    const HOLES: [(&str, &str); 3] = [
+    const HOLES: [(&str, &str); 4] = [
         ("\"id\":", "-9223372036854775808"),
         ("\"nickname\":", "\"natter:hole\""),
         ("\"created_at\":", "\"1970-01-01T00:00:00Z\""),
+        ("\"reply_to\":", "null"),
     ];
 
     fn of(message: &Message) -> anyhow::Result<Self> {
@@ -796,8 +929,9 @@ impl PayloadPieces {
             "natter:hole".clone_into(&mut sender.nickname);
         }
         marked.created_at = DateTime::UNIX_EPOCH;
+        marked.reply_to = None;
         let (_, payload) = events::encode(&Event::MessageCreated { message: marked })?;
-        let mut pieces: [String; 4] = Default::default();
+        let mut pieces: [String; 5] = Default::default();
         let mut rest = payload.as_str();
         for (piece, (key, marker)) in pieces.iter_mut().zip(Self::HOLES) {
             let at = rest
@@ -806,7 +940,7 @@ impl PayloadPieces {
             rest[..at + key.len()].clone_into(piece);
             rest = &rest[at + key.len() + marker.len()..];
         }
-        rest.clone_into(&mut pieces[3]);
+        rest.clone_into(&mut pieces[4]);
         Ok(Self { pieces })
     }
 }
@@ -824,19 +958,26 @@ mod tests {
                 id: UserId(3),
                 nickname: "ana \"id\":-9223372036854775808".into(),
             }),
-            content: "\"created_at\":\"1970-01-01T00:00:00Z\" and {\"id\":1}".into(),
+            content: "\"created_at\":\"1970-01-01T00:00:00Z\" and {\"id\":1} \"reply_to\":null"
+                .into(),
             client_id: None,
             created_at: DateTime::UNIX_EPOCH,
+            version: 1,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
             reactions: Vec::new(),
             seen_by: Vec::new(),
         };
         let pieces = PayloadPieces::of(&message).expect("pieces");
         // What the statement does: each value as to_json writes it, the time with six
-        // fractional digits as to_char writes it.
-        let [head, after_id, after_nickname, tail] = &pieces.pieces;
+        // fractional digits as to_char writes it, the reply as json_build_object does.
+        let [head, after_id, after_nickname, after_created_at, tail] = &pieces.pieces;
         let nickname_json = r#""béa \"""#;
+        let reply_json =
+            r#"{"id" : 12, "sender" : null, "excerpt" : "a \"b\"", "deleted" : false}"#;
         let joined = format!(
-            r#"{head}4200000123{after_id}{nickname_json}{after_nickname}"2026-11-26T10:20:39.123456Z"{tail}"#
+            r#"{head}4200000123{after_id}{nickname_json}{after_nickname}"2026-11-26T10:20:39.123456Z"{after_created_at}{reply_json}{tail}"#
         );
         message.sender = Some(User {
             id: UserId(3),
@@ -844,8 +985,13 @@ mod tests {
         });
         message.id = MessageId(4_200_000_123);
         message.created_at = "2026-11-26T10:20:39.123456Z".parse().expect("time");
+        message.reply_to = Some(ReplyTo {
+            id: MessageId(12),
+            sender: None,
+            excerpt: "a \"b\"".into(),
+            deleted: false,
+        });
         let event = Event::MessageCreated { message };
-        assert_eq!(joined, serde_json::to_string(&event).expect("serialize"));
         assert_eq!(
             serde_json::from_str::<Event>(&joined).expect("parse"),
             event
@@ -859,6 +1005,7 @@ mod tests {
             member,
             existing,
             closed,
+            reply_to: None,
             id,
             created_at: id.map(|_| DateTime::UNIX_EPOCH.naive_utc()),
         };
@@ -869,6 +1016,7 @@ mod tests {
                 SessionId(2),
                 UserId(3),
                 &body,
+                None,
                 None,
                 true,
             )
