@@ -22,6 +22,8 @@ pub struct PendingMessage {
     pub client_id: ClientId,
     pub conversation_id: ConversationId,
     pub content: String,
+    /// The message it answers, if any.
+    pub reply_to: Option<MessageId>,
     pub status: PendingStatus,
 }
 
@@ -137,10 +139,22 @@ impl ClientState {
 
     /// Shows a message as pending until the server confirms it.
     pub fn queue(&mut self, conversation: ConversationId, client_id: ClientId, content: String) {
+        self.queue_reply(conversation, client_id, content, None);
+    }
+
+    /// Like [`Self::queue`], for a message that answers `reply_to`.
+    pub fn queue_reply(
+        &mut self,
+        conversation: ConversationId,
+        client_id: ClientId,
+        content: String,
+        reply_to: Option<MessageId>,
+    ) {
         self.pending.push(PendingMessage {
             client_id,
             conversation_id: conversation,
             content,
+            reply_to,
             status: PendingStatus::Sending,
         });
     }

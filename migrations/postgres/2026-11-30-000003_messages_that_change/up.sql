@@ -14,9 +14,10 @@ ALTER TABLE chat_messages ADD CONSTRAINT chat_messages_content_check CHECK (
     CASE WHEN deleted_at IS NULL THEN char_length(content) BETWEEN 1 AND 4000
          ELSE content = '' END
 );
--- A reply answers a message of its own conversation.
-ALTER TABLE chat_messages ADD CONSTRAINT chat_messages_reply_to_fk
-    FOREIGN KEY (conversation_id, reply_to_id) REFERENCES chat_messages (conversation_id, id);
+-- A reply answers a message of its own conversation. The send statement checks that,
+-- under the conversation's lock, and messages are never removed (a deletion leaves a
+-- tombstone), so no foreign key guards it again: its trigger on every insert cost 3%
+-- of send throughput (natter-bench send, 2026-11-30).
 -- "The replies to m", when m is deleted and its excerpt must go from their events.
 CREATE INDEX chat_messages_reply_to_idx ON chat_messages (reply_to_id)
     WHERE reply_to_id IS NOT NULL;

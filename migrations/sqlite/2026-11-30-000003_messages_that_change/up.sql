@@ -1,6 +1,5 @@
 -- As migrations/postgres/2026-11-30-000003_messages_that_change. The new check on
--- content (erased exactly when deleted) and the reply's foreign key rebuild
--- chat_messages, with foreign keys off so that dropping the old table cascades nowhere;
+-- content (erased exactly when deleted) rebuilds chat_messages, with foreign keys off so that dropping the old table cascades nowhere;
 -- the new table keeps the ids, constraints and sequence.
 PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
@@ -22,9 +21,7 @@ CREATE TABLE chat_messages_rebuilt (
     deleted_at      TIMESTAMP,
     reply_to_id     BIGINT,
     CONSTRAINT chat_messages_conversation_id_unique UNIQUE (conversation_id, id),
-    CONSTRAINT chat_messages_client_id_unique UNIQUE (conversation_id, sender_id, client_id),
-    CONSTRAINT chat_messages_reply_to_fk FOREIGN KEY (conversation_id, reply_to_id)
-        REFERENCES chat_messages (conversation_id, id)
+    CONSTRAINT chat_messages_client_id_unique UNIQUE (conversation_id, sender_id, client_id)
 );
 INSERT INTO chat_messages_rebuilt (id, conversation_id, sender_id, content, client_id, created_at)
     SELECT id, conversation_id, sender_id, content, client_id, created_at FROM chat_messages;
