@@ -5,7 +5,8 @@
 #   scripts/setup.sh        what building and running needs (scripts/run.sh):
 #     - Debian packages: Debian's rustc 1.96 with std sources and lld (the wasm32
 #       client build; rustup here has no wasm32 target), libpq (diesel), brotli
-#       (precompressing the client's files).
+#       (precompressing the client's files), binaryen and openssl (shrinking the
+#       client's module and writing its integrity hash).
 #     - cargo tools: trunk 0.21 (0.22 needs a newer rustc), wasm-bindgen-cli at
 #       exactly the version in crates/web/Cargo.lock.
 #   scripts/setup.sh test   that, and what the tests and benchmarks need
@@ -15,6 +16,7 @@
 #       PostgreSQL client (scratch databases), python3-venv.
 #     - the diesel CLI (postgres only: the schema.rs check).
 #     - Python: schemathesis and openapi-spec-validator in a venv (API tests).
+#     - npm: axe-core (accessibility checks in the browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -28,7 +30,7 @@ case "${1:-run}" in
 esac
 
 apt_packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 libpq-dev pkg-config
-  brotli)
+  brotli binaryen openssl)
 if $for_tests; then
   apt_packages+=(libssl-dev chromium chromium-driver fonts-noto-color-emoji
     postgresql-client python3-venv)
@@ -93,6 +95,15 @@ if ! "$venv/bin/st" --version 2>/dev/null | grep -q '4\.32\.5' \
   say "installing ${python_tools[*]} into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_tools[@]}"
+fi
+
+# axe-core, which the browser tests run in the page to find accessibility faults.
+axe="${NATTER_AXE:-${XDG_DATA_HOME:-$HOME/.local/share}/natter/axe}"
+axe_version=4.10.3
+if ! grep -q "\"version\": \"$axe_version\"" "$axe/node_modules/axe-core/package.json" 2>/dev/null; then
+  say "installing axe-core $axe_version into $axe"
+  mkdir -p "$axe"
+  npm install --prefix "$axe" --no-save --no-audit --no-fund --loglevel=error "axe-core@$axe_version"
 fi
 
 say "ready"

@@ -70,6 +70,31 @@ impl Browser {
         })
     }
 
+    /// Runs axe-core (which scripts/setup.sh installs) on the page as it is and
+    /// answers its serious and critical findings against WCAG 2.1 A and AA, one line
+    /// each: the rule, and where.
+    pub async fn accessibility_faults(&self) -> anyhow::Result<Vec<String>> {
+        let source = std::fs::read_to_string(axe_path())
+            .context("axe-core is missing: run scripts/setup.sh test")?;
+        // WebDriver runs scripts outside the page's Content-Security-Policy.
+        self.client.execute(&source, Vec::new()).await?;
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag',
+                     values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                   .then(result => done(result.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ' (' + v.impact + '): '
+                       + v.nodes.map(n => n.target.join(' ')).join(', '))))
+                   .catch(error => done(['axe failed: ' + error]));",
+                Vec::new(),
+            )
+            .await?;
+        Ok(serde_json::from_value(found)?)
+    }
+
     /// Waits up to 20 s for an element matching `css`.
     pub async fn wait_for(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
         self.client
@@ -163,6 +188,25 @@ impl Browser {
         self.client.close().await?;
         Ok(())
     }
+}
+
+/// axe-core's script: `$NATTER_AXE`, else `$XDG_DATA_HOME/natter/axe`, as
+/// scripts/setup.sh installs it.
+fn axe_path() -> std::path::PathBuf {
+    let base = std::env::var_os("NATTER_AXE").map_or_else(
+        || {
+            let data = std::env::var_os("XDG_DATA_HOME").map_or_else(
+                || {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".local/share")
+                },
+                std::path::PathBuf::from,
+            );
+            data.join("natter/axe")
+        },
+        std::path::PathBuf::from,
+    );
+    base.join("node_modules/axe-core/axe.min.js")
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -11,9 +11,9 @@ use gloo_net::http::{Method, RequestBuilder, Response};
 use natter_domain::api::{
     AdminUser, AdminUserPage, AuthResponse, ChangePasswordRequest, Conversation,
     ConversationSummary, CreateConversationRequest, CreateInviteRequest, DeleteAccountRequest,
-    Emoji, Health, HistoryQuery, Invite, LoginRequest, MarkSeenRequest, Me, Message, MessagePage,
-    ReactionSummary, RegisterRequest, RenameConversationRequest, SendMessageRequest, SessionInfo,
-    User, UserRef, Watermark,
+    EditMessageRequest, Emoji, Health, HistoryQuery, Invite, LoginRequest, MarkSeenRequest, Me,
+    Message, MessagePage, ReactionSummary, RegisterRequest, RenameConversationRequest,
+    SendMessageRequest, SessionInfo, User, UserRef, Watermark,
 };
 use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use serde::Serialize;
@@ -220,6 +220,11 @@ pub async fn am_admin() -> Result<bool, ApiError> {
     get::<Me>("/me").await.map(|me| me.admin)
 }
 
+/// How long after sending I may edit a message (`None`: no limit).
+pub async fn edit_window_seconds() -> Result<Option<i64>, ApiError> {
+    get::<Me>("/me").await.map(|me| me.edit_window_seconds)
+}
+
 /// A page of everyone, by id, after `after`.
 pub async fn admin_users(after: Option<UserId>) -> Result<AdminUserPage, ApiError> {
     let after = after.map_or(0, UserId::get);
@@ -330,7 +335,29 @@ pub async fn history(id: ConversationId, query: HistoryQuery) -> Result<MessageP
     if let Some(after) = query.after {
         let _ = write!(path, "&after={after}");
     }
+    if let Some(around) = query.around {
+        let _ = write!(path, "&around={around}");
+    }
     get(&path).await
+}
+
+/// Replaces the text of my message, if it is still at `expected_version`.
+pub async fn edit_message(
+    id: MessageId,
+    content: String,
+    expected_version: i64,
+) -> Result<Message, ApiError> {
+    let body = EditMessageRequest {
+        content,
+        expected_version,
+    };
+    call(Method::PATCH, &format!("/messages/{id}"), Some(&body)).await
+}
+
+/// Deletes a message (mine, or any in a conversation I own).
+pub async fn delete_message(id: MessageId) -> Result<(), ApiError> {
+    send(request(Method::DELETE, &format!("/messages/{id}")), None).await?;
+    Ok(())
 }
 
 pub async fn send_message(

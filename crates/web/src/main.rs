@@ -4,6 +4,7 @@
 mod api;
 mod app;
 mod components;
+mod markdown;
 mod pages;
 mod session;
 mod store;
@@ -11,6 +12,5 @@ mod time;
 mod util;
 
 fn main() {
-    console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(app::App);
 }

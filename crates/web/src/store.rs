@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use natter_domain::api::{HistoryQuery, SendMessageRequest, User};
+use natter_domain::api::{HistoryQuery, Message, SendMessageRequest, User};
 use natter_domain::event::{Event, EventKind};
 use natter_domain::state::{ClientState, PendingStatus};
 use natter_domain::{ClientId, ConversationId, MessageId};
@@ -63,6 +63,8 @@ pub struct Store {
     pub load_error: RwSignal<Option<String>>,
     pub connection: RwSignal<Connection>,
     pub histories: RwSignal<BTreeMap<ConversationId, History>>,
+    /// How long after sending I may edit a message (`None`: no limit), from `/me`.
+    pub edit_window: RwSignal<Option<i64>>,
     loading: StoredValue<bool>,
     early_events: StoredValue<Vec<Event>>,
     last_event_id: StoredValue<Option<String>>,
@@ -83,6 +85,7 @@ impl Store {
             load_error: RwSignal::new(None),
             connection: RwSignal::new(Connection::Connecting),
             histories: RwSignal::new(BTreeMap::new()),
+            edit_window: RwSignal::new(Some(3600)),
             loading: StoredValue::new(false),
             early_events: StoredValue::new(Vec::new()),
             last_event_id: StoredValue::new(None),
@@ -209,10 +212,15 @@ impl Store {
         spawn_local(async move {
             loop {
                 let loaded = async {
-                    Ok::<_, ApiError>((api::emojis().await?, api::conversations().await?))
+                    Ok::<_, ApiError>((
+                        api::emojis().await?,
+                        api::conversations().await?,
+                        api::edit_window_seconds().await?,
+                    ))
                 };
                 match loaded.await {
-                    Ok((emojis, conversations)) => {
+                    Ok((emojis, conversations, edit_window)) => {
+                        self.edit_window.try_set(edit_window);
                         let early = self.early_events.try_update_value(std::mem::take);
                         self.state.try_update(|state| {
                             let pending = std::mem::take(&mut state.pending);
@@ -275,8 +283,8 @@ impl Store {
         spawn_local(async move {
             let query = HistoryQuery {
                 before,
-                after: None,
                 limit: Some(HistoryQuery::DEFAULT_LIMIT),
+                ..HistoryQuery::default()
             };
             let page = api::history(conversation, query).await;
             let mut next = current;
@@ -293,13 +301,73 @@ impl Store {
         });
     }
 
-    /// Sends a message: shown at once as pending, retried with the same `client_id`
-    /// while the failure may pass, so it is stored once however often it is sent.
-    pub fn send(self, conversation: ConversationId, content: String) {
+    /// Loads older pages until `message` is loaded (for jumping to it); answers
+    /// whether it is.
+    pub async fn load_until(self, conversation: ConversationId, message: MessageId) -> bool {
+        loop {
+            let (loaded, oldest) = self.state.with_untracked(|s| {
+                let messages = s.messages.get(&conversation);
+                (
+                    messages.is_some_and(|m| m.iter().any(|m| m.id == message)),
+                    messages.and_then(|m| m.first()).map(|m| m.id),
+                )
+            });
+            if loaded {
+                return true;
+            }
+            let history = self.history(conversation);
+            if history.loaded && !history.has_older {
+                return false;
+            }
+            let query = HistoryQuery {
+                before: oldest,
+                limit: Some(HistoryQuery::MAX_LIMIT),
+                ..HistoryQuery::default()
+            };
+            let Ok(page) = api::history(conversation, query).await else {
+                return false;
+            };
+            self.state
+                .try_update(|s| s.merge_page(conversation, page.messages));
+            self.histories.try_update(|h| {
+                let entry = h.entry(conversation).or_default();
+                entry.loaded = true;
+                entry.has_older = page.has_older;
+            });
+        }
+    }
+
+    /// Sends a message, answering `reply_to` if given: shown at once as pending,
+    /// retried with the same `client_id` while the failure may pass, so it is stored
+    /// once however often it is sent.
+    pub fn send(self, conversation: ConversationId, content: String, reply_to: Option<MessageId>) {
         let client_id = new_client_id();
         self.state
-            .update(|s| s.queue(conversation, client_id, content.clone()));
-        self.deliver(conversation, client_id, content);
+            .update(|s| s.queue_reply(conversation, client_id, content.clone(), reply_to));
+        self.deliver(conversation, client_id, content, reply_to);
+    }
+
+    /// Applies what the server answered to an edit at once (the event that follows
+    /// changes nothing more).
+    pub fn edited(self, message: Message) {
+        self.state
+            .update(|s| s.apply(&Event::MessageEdited { message }));
+    }
+
+    /// Shows a message deleted at once (the event that follows changes nothing more).
+    pub fn deleted(self, conversation: ConversationId, id: MessageId) {
+        self.state.update(|s| {
+            let version = s
+                .messages
+                .get(&conversation)
+                .and_then(|m| m.iter().find(|m| m.id == id))
+                .map_or(1, |m| m.version + 1);
+            s.apply(&Event::MessageDeleted {
+                conversation_id: conversation,
+                message_id: id,
+                version,
+            });
+        });
     }
 
     pub fn retry(self, client_id: ClientId) {
@@ -311,18 +379,30 @@ impl Store {
         };
         self.state
             .update(|s| s.set_pending_status(client_id, PendingStatus::Sending));
-        self.deliver(pending.conversation_id, client_id, pending.content);
+        self.deliver(
+            pending.conversation_id,
+            client_id,
+            pending.content,
+            pending.reply_to,
+        );
     }
 
     pub fn discard(self, client_id: ClientId) {
         self.state.update(|s| s.discard(client_id));
     }
 
-    fn deliver(self, conversation: ConversationId, client_id: ClientId, content: String) {
+    fn deliver(
+        self,
+        conversation: ConversationId,
+        client_id: ClientId,
+        content: String,
+        reply_to: Option<MessageId>,
+    ) {
         spawn_local(async move {
             let request = SendMessageRequest {
                 content,
                 client_id: Some(client_id.to_string()),
+                reply_to_id: reply_to,
             };
             let mut wait = 500;
             for attempt in 1..=SEND_ATTEMPTS {

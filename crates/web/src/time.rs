@@ -1,63 +1,84 @@
-//! Timestamps in the reader's own time zone, as the browser knows it.
+//! Timestamps in the reader's own time zone, language and 12/24-hour habit: the
+//! browser's `Intl.DateTimeFormat` writes them.
 
 use chrono::{DateTime, Utc};
-use js_sys::Date;
+use js_sys::{Array, Date, Intl, Object, Reflect};
 use wasm_bindgen::JsValue;
-
-const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 #[allow(clippy::cast_precision_loss)] // milliseconds since 1970 fit f64 exactly for millennia
 fn local(at: DateTime<Utc>) -> Date {
     Date::new(&JsValue::from_f64(at.timestamp_millis() as f64))
 }
 
-fn clock(date: &Date) -> String {
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+/// A formatter for the browser's locale showing the given parts (e.g. `hour`:
+/// `numeric`).
+fn formatter(parts: &[(&str, &str)]) -> Intl::DateTimeFormat {
+    let options = Object::new();
+    for (part, style) in parts {
+        let _ = Reflect::set(
+            &options,
+            &JsValue::from_str(part),
+            &JsValue::from_str(style),
+        );
+    }
+    Intl::DateTimeFormat::new(&Array::new(), &options)
 }
 
-fn day(date: &Date) -> String {
-    format!(
-        "{} {} {}",
-        DAYS[date.get_day() as usize % 7],
-        date.get_date(),
-        MONTHS[date.get_month() as usize % 12]
-    )
+const TIME: &[(&str, &str)] = &[("hour", "numeric"), ("minute", "2-digit")];
+const WEEKDAY_TIME: &[(&str, &str)] = &[
+    ("weekday", "short"),
+    ("hour", "numeric"),
+    ("minute", "2-digit"),
+];
+const DAY: &[(&str, &str)] = &[("day", "numeric"), ("month", "short")];
+const DAY_YEAR: &[(&str, &str)] = &[("day", "numeric"), ("month", "short"), ("year", "numeric")];
+const FULL: &[(&str, &str)] = &[
+    ("weekday", "short"),
+    ("day", "numeric"),
+    ("month", "short"),
+    ("year", "numeric"),
+    ("hour", "numeric"),
+    ("minute", "2-digit"),
+];
+
+thread_local! {
+    /// Made once: a formatter is costly to build and each timeline shows many times.
+    static FORMATS: [Intl::DateTimeFormat; 5] =
+        [TIME, WEEKDAY_TIME, DAY, DAY_YEAR, FULL].map(formatter);
 }
 
-/// Short, for lists: `14:05` today, `Mon 14:05` this week, `3 Nov` this year,
-/// `3 Nov 2025` before.
+fn format(which: usize, date: &Date) -> String {
+    FORMATS.with(|formats| {
+        formats[which]
+            .format()
+            .call1(&JsValue::UNDEFINED, date)
+            .ok()
+            .and_then(|text| text.as_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Short, for lists: the time today, the weekday and time this week, the day and
+/// month this year, and with the year before.
 pub fn short(at: DateTime<Utc>) -> String {
     let date = local(at);
     let now = Date::new_0();
     let age_days = (now.get_time() - date.get_time()) / 86_400_000.0;
-    let same_day = date.to_date_string() == now.to_date_string();
-    if same_day {
-        clock(&date)
+    let which = if date.to_date_string() == now.to_date_string() {
+        0
     } else if age_days < 6.0 {
-        format!("{} {}", DAYS[date.get_day() as usize % 7], clock(&date))
+        1
     } else if date.get_full_year() == now.get_full_year() {
-        format!(
-            "{} {}",
-            date.get_date(),
-            MONTHS[date.get_month() as usize % 12]
-        )
+        2
     } else {
-        format!(
-            "{} {} {}",
-            date.get_date(),
-            MONTHS[date.get_month() as usize % 12],
-            date.get_full_year()
-        )
-    }
+        3
+    };
+    format(which, &date)
 }
 
-/// Complete, for tooltips and receipts: `Tue 24 Nov 2026, 14:05`.
+/// Complete, for tooltips and receipts: weekday, date, year and time.
 pub fn full(at: DateTime<Utc>) -> String {
-    let date = local(at);
-    format!("{} {}, {}", day(&date), date.get_full_year(), clock(&date))
+    format(4, &local(at))
 }
 
 /// The machine-readable form for `<time datetime=…>`.

@@ -50,8 +50,9 @@ async fn register(browser: &Browser, app: &TestApp, nickname: &str) -> anyhow::R
 
 /// Waits for the message in the open conversation whose text is `text`.
 async fn message(browser: &Browser, text: &str) -> anyhow::Result<Element> {
-    let xpath =
-        format!(r#"//li[@data-testid="message"][.//p[@data-testid="body"][text()="{text}"]]"#);
+    let xpath = format!(
+        r#"//li[@data-testid="message"][.//*[@data-testid="body"][normalize-space(.)="{text}"]]"#
+    );
     Ok(browser
         .client
         .wait()
@@ -522,6 +523,170 @@ async fn an_admin_invites_and_disables_and_people_look_after_their_accounts() ->
 
     admin.close().await?;
     dana.close().await?;
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+    Ok(())
+}
+
+/// Asserts that axe-core finds nothing serious or critical on the page as it is.
+async fn assert_accessible(browser: &Browser, page: &str) -> anyhow::Result<()> {
+    let faults = browser.accessibility_faults().await?;
+    assert!(faults.is_empty(), "{page}: {faults:#?}");
+    Ok(())
+}
+
+/// The open message whose body contains `text`, once it does.
+async fn message_containing(browser: &Browser, text: &str) -> anyhow::Result<Element> {
+    let xpath = format!(
+        r#"//li[@data-testid="message"][.//*[@data-testid="body"][contains(normalize-space(.), "{text}")]]"#
+    );
+    Ok(browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(&xpath))
+        .await?)
+}
+
+#[tokio::test]
+async fn people_reply_edit_and_delete_formatted_messages_live_and_accessibly() -> anyhow::Result<()>
+{
+    let app = spawn().await;
+    let (a, b) = (Browser::start().await?, Browser::start().await?);
+    a.client.goto(&app.url("/")).await?;
+    a.wait_for(r#"[data-testid="server-status"][data-state="ok"]"#)
+        .await?;
+    assert_accessible(&a, "the sign-in page").await?;
+    register(&a, &app, "alice").await?;
+    register(&b, &app, "bob").await?;
+    a.click(r#"[data-testid="new-conversation"]"#).await?;
+    a.fill(r#"[data-testid="new-title"]"#, "Release").await?;
+    a.fill(r#"[data-testid="user-search"]"#, "bo").await?;
+    a.click(r#"[data-testid="search-result"][data-nickname="bob"]"#)
+        .await?;
+    a.click(r#"[data-testid="create-conversation"]"#).await?;
+    a.wait_for_text(r#"[data-testid="open-title"]"#, "Release")
+        .await?;
+    b.click(r#"[data-testid="conversation-item"]"#).await?;
+    b.wait_for_text(r#"[data-testid="open-title"]"#, "Release")
+        .await?;
+
+    // Formatted text: elements built from the parser's events, links only to safe
+    // places, opening apart.
+    send(
+        &a,
+        "**Ship** it on *Friday*, plan at https://natter.example/plan and run `make ship`",
+    )
+    .await?;
+    let formatted = message_containing(&b, "Ship it on Friday").await?;
+    for css in ["strong", "em", "code"] {
+        formatted.find(Locator::Css(css)).await?;
+    }
+    let link = formatted
+        .find(Locator::Css(r#"a[href="https://natter.example/plan"]"#))
+        .await?;
+    assert_eq!(
+        link.attr("rel").await?.as_deref(),
+        Some("noopener noreferrer nofollow")
+    );
+    send(
+        &a,
+        "[click me](javascript:alert(1)) ![pic](https://natter.example/p.png)",
+    )
+    .await?;
+    let unsafe_link = message_containing(&b, "click me").await?;
+    let links = unsafe_link.find_all(Locator::Css("a")).await?;
+    assert_eq!(links.len(), 1, "only the image, as a link");
+    assert_eq!(
+        links[0].attr("href").await?.as_deref(),
+        Some("https://natter.example/p.png")
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css(".timeline img"))
+            .await?
+            .is_empty()
+    );
+
+    // Bob answers the first message from the keyboard: the menu opens on Enter, its
+    // first item (Reply) has the focus.
+    let menu = formatted
+        .find(Locator::Css(r#"[data-testid="message-menu"]"#))
+        .await?;
+    menu.send_keys(&Key::Enter.to_string()).await?;
+    b.wait_for(r#"[data-testid="menu"]"#).await?;
+    b.client
+        .active_element()
+        .await?
+        .send_keys(&Key::Enter.to_string())
+        .await?;
+    b.wait_for_text(r#"[data-testid="replying-to"]"#, "alice")
+        .await?;
+    send(&b, "Count me in").await?;
+    let reply = message_containing(&a, "Count me in").await?;
+    let quote = reply
+        .find(Locator::Css(r#"[data-testid="reply-quote"]"#))
+        .await?;
+    assert!(quote.text().await?.contains("**Ship** it on *Friday*"));
+
+    // Alice fixes her last message: ↑ in the empty composer edits it in place.
+    let composer = a.wait_for(r#"[data-testid="composer"]"#).await?;
+    composer.send_keys(&Key::Up.to_string()).await?;
+    let editor = a.wait_for(r#"[data-testid="edit-input"]"#).await?;
+    editor.clear().await?;
+    editor.send_keys("Fixed: https://natter.example/ok").await?;
+    editor.send_keys(&Key::Enter.to_string()).await?;
+    let fixed = message_containing(&b, "Fixed: https://natter.example/ok").await?;
+    let edited = fixed
+        .find(Locator::Css(r#"[data-testid="edited"]"#))
+        .await?;
+    assert!(
+        edited
+            .attr("title")
+            .await?
+            .is_some_and(|t| t.starts_with("Edited "))
+    );
+    a.wait_gone(r#"[data-testid="edit-input"]"#).await?;
+
+    // Esc cancels an edit.
+    composer.send_keys(&Key::Up.to_string()).await?;
+    let editor = a.wait_for(r#"[data-testid="edit-input"]"#).await?;
+    editor.send_keys(" not this").await?;
+    editor.send_keys(&Key::Escape.to_string()).await?;
+    a.wait_gone(r#"[data-testid="edit-input"]"#).await?;
+    message(&a, "Fixed: https://natter.example/ok").await?;
+
+    // Alice deletes her first message, after confirming: Bob sees it deleted, and his
+    // reply's quote says so.
+    let first = message_containing(&a, "Ship it on Friday").await?;
+    first
+        .find(Locator::Css(r#"[data-testid="message-menu"]"#))
+        .await?
+        .click()
+        .await?;
+    a.click(r#"[data-testid="delete"]"#).await?;
+    a.click(r#"[data-testid="confirm-delete"]"#).await?;
+    b.wait_for_text(r#"[data-testid="body"]"#, "Message deleted")
+        .await?;
+    b.wait_for_text(r#"[data-testid="reply-quote"]"#, "Message deleted")
+        .await?;
+    let bodies = b.texts(r#"[data-testid="body"]"#).await?;
+    assert!(
+        !bodies.iter().any(|body| body.contains("Ship it")),
+        "{bodies:?}"
+    );
+
+    // The quote takes Bob to the original, highlighted.
+    b.click(r#"[data-testid="reply-quote"]"#).await?;
+    b.wait_for(r#"[data-testid="message"].highlighted"#).await?;
+    b.screenshot("replies-edits-deletions").await?;
+
+    assert_accessible(&b, "a conversation with every kind of message").await?;
+    a.client.goto(&app.url("/")).await?;
+    a.wait_for(r#"[data-testid="conversation-item"]"#).await?;
+    assert_accessible(&a, "the conversation list").await?;
+
+    a.close().await?;
+    b.close().await?;
     assert_eq!(app.internal_errors(), Vec::<String>::new());
     Ok(())
 }

@@ -74,7 +74,12 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                     Some(sender) if sender.id == me => "You".to_owned(),
                     sender => natter_domain::api::sender_name(sender.as_ref()).to_owned(),
                 };
-                format!("{who}: {}", m.content)
+                let text = if m.deleted {
+                    "Message deleted"
+                } else {
+                    m.content.as_str()
+                };
+                format!("{who}: {text}")
             });
             let unread = s.unread_count;
             let closed = s.conversation.closed_at.is_some();

@@ -1,14 +1,63 @@
+use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use natter_domain::api::{Message, ReactionSummary};
-use natter_domain::{ConversationId, MessageId};
+use natter_domain::api::{Message, ReactionSummary, sender_name};
+use natter_domain::{ConversationId, ErrorCode, MessageBody, MessageId};
 
-use crate::api;
+use crate::api::{self, ApiError};
 use crate::components::icons;
+use crate::markdown;
 use crate::store::use_store;
 use crate::time;
 
-/// One message: sender, time, text, reactions and who has seen it.
+/// What the open conversation's messages and composer share: the message being
+/// answered, the one being edited, and the one just jumped to.
+#[derive(Clone, Copy)]
+pub struct Thread {
+    pub replying_to: RwSignal<Option<MessageId>>,
+    pub editing: RwSignal<Option<MessageId>>,
+    /// A message to bring into view (loading older pages) and highlight.
+    pub jump: RwSignal<Option<MessageId>>,
+    pub highlighted: RwSignal<Option<MessageId>>,
+    pub composer: NodeRef<html::Textarea>,
+}
+
+impl Thread {
+    pub fn new() -> Self {
+        Self {
+            replying_to: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            jump: RwSignal::new(None),
+            highlighted: RwSignal::new(None),
+            composer: NodeRef::new(),
+        }
+    }
+
+    pub fn focus_composer(self) {
+        if let Some(input) = self.composer.get_untracked() {
+            let _ = input.focus();
+        }
+    }
+}
+
+pub fn use_thread() -> Thread {
+    expect_context()
+}
+
+/// Whether `message` may still be edited by me now, given the edit window.
+#[allow(clippy::cast_precision_loss)] // milliseconds since 1970 fit f64 exactly for millennia
+pub fn editable(message: &Message, me: natter_domain::UserId, window: Option<i64>) -> bool {
+    if !message.sent_by(me) || message.deleted {
+        return false;
+    }
+    window.is_none_or(|seconds| {
+        let age_ms = js_sys::Date::now() - message.created_at.timestamp_millis() as f64;
+        age_ms < (seconds as f64) * 1000.0
+    })
+}
+
+/// One message: sender, time, text, what it answers, reactions, who has seen it, and
+/// its menu (reply, edit, delete).
 #[component]
 pub fn MessageItem(
     conversation: ConversationId,
@@ -17,6 +66,7 @@ pub fn MessageItem(
     last_mine: Signal<bool>,
 ) -> impl IntoView {
     let store = use_store();
+    let thread = use_thread();
     let message = Memo::new(move |_| {
         store.state.with(|s| {
             let messages = s.messages.get(&conversation)?;
@@ -31,10 +81,21 @@ pub fn MessageItem(
         })
     });
     let me = store.me_id();
+    let i_own = Memo::new(move |_| {
+        store.state.with(|s| {
+            s.conversation(conversation)
+                .is_some_and(|c| c.conversation.owner_id == me)
+        })
+    });
     let mine = move || message.with(|m| m.as_ref().is_some_and(|m| m.sent_by(me)));
+    let deleted = move || message.with(|m| m.as_ref().is_some_and(|m| m.deleted));
     let picker_open = RwSignal::new(false);
     let receipts_open = RwSignal::new(false);
+    let menu_open = RwSignal::new(false);
+    let confirming = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    let menu_button = NodeRef::<html::Button>::new();
+    let first_item = NodeRef::<html::Button>::new();
 
     let toggle = move |emoji: String, on: bool| {
         picker_open.set(false);
@@ -45,27 +106,108 @@ pub fn MessageItem(
             }
         });
     };
+    let can_edit = move || {
+        !closed.get()
+            && message.with(|m| {
+                m.as_ref()
+                    .is_some_and(|m| editable(m, me, store.edit_window.get()))
+            })
+    };
+    let can_delete = move || !deleted() && (mine() || i_own.get());
+    let close_menu = move || {
+        menu_open.set(false);
+        if let Some(button) = menu_button.get_untracked() {
+            let _ = button.focus();
+        }
+    };
+    let delete = move || {
+        confirming.set(false);
+        spawn_local(async move {
+            match api::delete_message(id).await {
+                Ok(()) => {
+                    store.deleted(conversation, id);
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    // The menu's first item takes the focus when it opens, for the keyboard.
+    Effect::new(move |_| {
+        if menu_open.get()
+            && let Some(item) = first_item.get()
+        {
+            let _ = item.focus();
+        }
+    });
 
-    view! {
-        <li class="message" class:mine=mine data-message-id=id.get() data-testid="message">
-            {move || {
-                message
-                    .get()
-                    .map(|m| {
-                        view! {
-                            <div class="meta">
-                                <span class="sender" class:deleted=m.sender.is_none() data-testid="sender">{m.sender_name().to_owned()}</span>
-                                <time datetime=time::iso(m.created_at) title=time::full(m.created_at)>
-                                    {time::short(m.created_at)}
-                                </time>
-                            </div>
-                            <p class="body" data-testid="body">{m.content.clone()}</p>
-                            <Reactions message=m.clone() closed toggle />
-                        }
-                    })
-            }}
+    // Each part is its own erased view: nested view types multiply the client's code.
+    let header = move || {
+        message
+            .get()
+            .map(|m| {
+                let edited = m.edited_at.map(|at| {
+                    view! {
+                        <span class="edited" data-testid="edited" title=format!("Edited {}", time::full(at))>
+                            "(edited)"
+                        </span>
+                    }
+                });
+                let quote = m.reply_to.clone().map(|to| {
+                    let label = if to.deleted { "Message deleted".to_owned() } else { to.excerpt.clone() };
+                    let who = sender_name(to.sender.as_ref()).to_owned();
+                    view! {
+                        <button
+                            type="button"
+                            class="quote"
+                            data-testid="reply-quote"
+                            aria-label=format!("Reply to {who}: {label}. Show the message")
+                            on:click=move |_| thread.jump.set(Some(to.id))
+                        >
+                            <span class="quote-sender">{who.clone()}</span>
+                            <span class="quote-text" class:deleted=to.deleted>{label.clone()}</span>
+                        </button>
+                    }
+                });
+                view! {
+                    <div class="meta">
+                        <span class="sender" class:deleted=m.sender.is_none() data-testid="sender">{m.sender_name().to_owned()}</span>
+                        <time datetime=time::iso(m.created_at) title=time::full(m.created_at)>
+                            {time::short(m.created_at)}
+                        </time>
+                        {edited}
+                    </div>
+                    {quote}
+                }
+            })
+            .into_any()
+    };
+    let body = move || {
+        if thread.editing.get() == Some(id) {
+            view! { <EditBox id message /> }.into_any()
+        } else if deleted() {
+            view! { <p class="body deleted-text" data-testid="body">"Message deleted"</p> }
+                .into_any()
+        } else {
+            let content =
+                message.with(|m| m.as_ref().map(|m| m.content.clone()).unwrap_or_default());
+            view! { <div class="body" data-testid="body">{markdown::render(&content)}</div> }
+                .into_any()
+        }
+    };
+    let reactions = move || {
+        message
+            .get()
+            .filter(|m| !m.deleted)
+            .map(|m| view! { <Reactions message=m closed toggle /> })
+            .into_any()
+    };
+    let actions = move || {
+        let deleted = deleted();
+        let count = message.with(|m| m.as_ref().map_or(0, |m| m.seen_by.len()));
+        view! {
             <div class="actions">
-                <Show when=move || !closed.get()>
+                {(!closed.get() && !deleted).then(|| view! {
                     <button
                         type="button"
                         class="ghost small"
@@ -76,7 +218,7 @@ pub fn MessageItem(
                     >
                         {icons::smile()}
                     </button>
-                </Show>
+                })}
                 <button
                     type="button"
                     class="ghost small"
@@ -84,56 +226,290 @@ pub fn MessageItem(
                     aria-expanded=move || receipts_open.get().to_string()
                     on:click=move |_| receipts_open.update(|o| *o = !*o)
                 >
-                    {move || {
-                        let count = message.with(|m| m.as_ref().map_or(0, |m| m.seen_by.len()));
-                        format!("Seen by {count}")
-                    }}
+                    {format!("Seen by {count}")}
                 </button>
+                {(!deleted).then(|| view! {
+                    <button
+                        type="button"
+                        class="ghost small"
+                        data-testid="message-menu"
+                        node_ref=menu_button
+                        aria-label="Message actions"
+                        aria-haspopup="menu"
+                        aria-expanded=move || menu_open.get().to_string()
+                        on:click=move |_| menu_open.update(|o| *o = !*o)
+                    >
+                        "⋯"
+                    </button>
+                })}
             </div>
-            <Show when=move || picker_open.get()>
-                <EmojiPicker on_pick=move |key: String| {
-                    let on = message
-                        .with_untracked(|m| {
-                            m.as_ref()
-                                .is_none_or(|m| {
-                                    !m.reactions.iter().any(|r| r.emoji == key && r.reacted_by_me)
-                                })
+        }
+        .into_any()
+    };
+    let menu = move || {
+        if !menu_open.get() {
+            return ().into_any();
+        }
+        let reply = (!closed.get()).then(|| {
+            view! {
+                <button
+                    type="button"
+                    role="menuitem"
+                    data-testid="reply"
+                    node_ref=first_item
+                    on:click=move |_| {
+                        menu_open.set(false);
+                        thread.editing.set(None);
+                        thread.replying_to.set(Some(id));
+                        thread.focus_composer();
+                    }
+                >
+                    "Reply"
+                </button>
+            }
+        });
+        let edit = can_edit().then(|| {
+            view! {
+                <button
+                    type="button"
+                    role="menuitem"
+                    data-testid="edit"
+                    on:click=move |_| {
+                        menu_open.set(false);
+                        thread.editing.set(Some(id));
+                    }
+                >
+                    "Edit"
+                </button>
+            }
+        });
+        let delete = can_delete().then(|| {
+            view! {
+                <button
+                    type="button"
+                    role="menuitem"
+                    class="danger"
+                    data-testid="delete"
+                    on:click=move |_| {
+                        menu_open.set(false);
+                        confirming.set(true);
+                    }
+                >
+                    "Delete"
+                </button>
+            }
+        });
+        view! {
+            <div class="message-menu" role="menu" aria-label="Message actions" data-testid="menu">
+                {reply}
+                {edit}
+                {delete}
+            </div>
+        }
+        .into_any()
+    };
+    let confirm = move || {
+        confirming
+            .get()
+            .then(|| view! {
+                <div class="confirm" role="group" aria-label="Delete this message?" data-testid="confirm">
+                    <span>"Delete this message for everyone?"</span>
+                    <button type="button" class="danger" data-testid="confirm-delete" on:click=move |_| delete()>
+                        "Delete"
+                    </button>
+                    <button type="button" class="ghost" on:click=move |_| {
+                        confirming.set(false);
+                        close_menu();
+                    }>
+                        "Cancel"
+                    </button>
+                </div>
+            })
+            .into_any()
+    };
+    let picker = move || {
+        picker_open
+            .get()
+            .then(|| {
+                view! {
+                    <EmojiPicker on_pick=move |key: String| {
+                        let on = message.with_untracked(|m| {
+                            m.as_ref().is_none_or(|m| {
+                                !m.reactions.iter().any(|r| r.emoji == key && r.reacted_by_me)
+                            })
                         });
-                    toggle(key, on);
-                } />
-            </Show>
-            <Show when=move || receipts_open.get()>
-                <ul class="receipts" data-testid="receipts" aria-label="Who has seen this message">
-                    {move || {
-                        let seen = message.with(|m| m.as_ref().map(|m| m.seen_by.clone()).unwrap_or_default());
-                        if seen.is_empty() {
-                            view! { <li class="muted">"Nobody has seen it yet."</li> }.into_any()
-                        } else {
-                            seen.into_iter()
-                                .map(|s| {
-                                    view! {
-                                        <li>
-                                            <span>{s.user.nickname}</span>
-                                            " "
-                                            <time class="muted" datetime=time::iso(s.first_seen_at)>
-                                                {time::full(s.first_seen_at)}
-                                            </time>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()
-                                .into_any()
-                        }
-                    }}
-                </ul>
-            </Show>
-            <Show when=move || last_mine.get()>
-                <p class="seen-line muted" data-testid="seen-by">
-                    {move || message.with(|m| m.as_ref().map(seen_line))}
-                </p>
-            </Show>
-            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                        toggle(key, on);
+                    } />
+                }
+            })
+            .into_any()
+    };
+    let receipts = move || {
+        if !receipts_open.get() {
+            return ().into_any();
+        }
+        let seen = message.with(|m| m.as_ref().map(|m| m.seen_by.clone()).unwrap_or_default());
+        let items = if seen.is_empty() {
+            view! { <li class="muted">"Nobody has seen it yet."</li> }.into_any()
+        } else {
+            seen.into_iter()
+                .map(|s| {
+                    view! {
+                        <li>
+                            <span>{s.user.nickname}</span>
+                            " "
+                            <time class="muted" datetime=time::iso(s.first_seen_at)>
+                                {time::full(s.first_seen_at)}
+                            </time>
+                        </li>
+                    }
+                })
+                .collect_view()
+                .into_any()
+        };
+        view! {
+            <ul class="receipts" data-testid="receipts" aria-label="Who has seen this message">
+                {items}
+            </ul>
+        }
+        .into_any()
+    };
+    let footer = move || {
+        let seen = last_mine
+            .get()
+            .then(|| message.with(|m| m.as_ref().map(seen_line)))
+            .flatten()
+            .map(|line| view! { <p class="seen-line muted" data-testid="seen-by">{line}</p> });
+        let error = error
+            .get()
+            .map(|e| view! { <p class="error" role="alert">{e}</p> });
+        view! { {seen} {error} }.into_any()
+    };
+
+    view! {
+        <li
+            class="message"
+            class:mine=mine
+            class:deleted=deleted
+            class:highlighted=move || thread.highlighted.get() == Some(id)
+            tabindex="-1"
+            data-message-id=id.get()
+            data-testid="message"
+            // A long press (or a right click) opens the menu.
+            on:contextmenu=move |ev| {
+                if !deleted() {
+                    ev.prevent_default();
+                    menu_open.set(true);
+                }
+            }
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" && (menu_open.get_untracked() || confirming.get_untracked()) {
+                    ev.stop_propagation();
+                    confirming.set(false);
+                    close_menu();
+                }
+            }
+        >
+            {header}
+            {body}
+            {reactions}
+            {actions}
+            {menu}
+            {confirm}
+            {picker}
+            {receipts}
+            {footer}
         </li>
+    }
+}
+
+/// Editing in place: Enter saves, Shift+Enter starts a new line, Esc cancels.
+#[component]
+fn EditBox(id: MessageId, message: Memo<Option<Message>>) -> impl IntoView {
+    let store = use_store();
+    let thread = use_thread();
+    let original = message.with_untracked(|m| m.as_ref().map(|m| (m.content.clone(), m.version)));
+    let (content, version) = original.unwrap_or_default();
+    let text = RwSignal::new(content.clone());
+    let content = StoredValue::new(content);
+    let version = RwSignal::new(version);
+    let error = RwSignal::new(None::<String>);
+    let input = NodeRef::<html::Textarea>::new();
+    let cancel = move || {
+        thread.editing.set(None);
+        thread.focus_composer();
+    };
+    let save = move || {
+        let new = text.get_untracked();
+        if let Err(problem) = MessageBody::parse(&new) {
+            error.set(Some(format!("This message {problem}.")));
+            return;
+        }
+        if content.with_value(|content| new.trim() == content.trim()) {
+            cancel();
+            return;
+        }
+        spawn_local(async move {
+            match api::edit_message(id, new, version.get_untracked()).await {
+                Ok(edited) => {
+                    store.edited(edited);
+                    cancel();
+                }
+                Err(ApiError::Server { body, .. })
+                    if body.error.code == ErrorCode::VersionConflict =>
+                {
+                    // Edited elsewhere meanwhile: show that, and edit from it.
+                    if let Some(current) = body.current {
+                        version.set(current.version);
+                        store.edited(*current);
+                    }
+                    error.set(Some(
+                        "This message was edited elsewhere meanwhile. Save again to replace that."
+                            .into(),
+                    ));
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    Effect::new(move |_| {
+        if let Some(input) = input.get() {
+            let _ = input.focus();
+            let end = u32::try_from(input.value().len()).unwrap_or(0);
+            let _ = input.set_selection_range(end, end);
+        }
+    });
+    view! {
+        <form class="edit" on:submit=move |ev| {
+            ev.prevent_default();
+            save();
+        }>
+            <label for=format!("edit-{id}") class="sr-only">"Edit the message"</label>
+            <textarea
+                id=format!("edit-{id}")
+                data-testid="edit-input"
+                node_ref=input
+                rows="2"
+                prop:value=text
+                on:input=move |ev| text.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        ev.prevent_default();
+                        ev.stop_propagation();
+                        cancel();
+                    } else if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        save();
+                    }
+                }
+            ></textarea>
+            <div class="edit-actions">
+                <button type="submit" class="primary small" data-testid="save-edit">"Save"</button>
+                <button type="button" class="ghost small" on:click=move |_| cancel()>"Cancel"</button>
+                <span class="muted">"Enter saves, Esc cancels"</span>
+            </div>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </form>
     }
 }
 

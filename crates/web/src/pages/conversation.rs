@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 
 use crate::components::icons;
 use crate::components::members_panel::MembersPanel;
-use crate::components::message_item::MessageItem;
+use crate::components::message_item::{MessageItem, Thread, editable, use_thread};
 use crate::pages::not_found::NotFound;
 use crate::store::use_store;
 use crate::util::{after_layout, page_visible};
@@ -34,6 +34,7 @@ pub fn ConversationPage() -> impl IntoView {
 #[component]
 fn Conversation(id: ConversationId) -> impl IntoView {
     let store = use_store();
+    provide_context(Thread::new());
     let summary = Memo::new(move |_| store.state.with(|s| s.conversation(id).cloned()));
     let exists = Memo::new(move |_| summary.with(Option::is_some));
     let members_open = RwSignal::new(false);
@@ -222,6 +223,39 @@ fn Timeline(id: ConversationId) -> impl IntoView {
         }
         mark_seen();
     };
+    // Jumping to a message (a reply's original): load older pages until it is there,
+    // then bring it into view and highlight it for a moment.
+    let thread = use_thread();
+    Effect::new(move |_| {
+        let Some(target) = thread.jump.get() else {
+            return;
+        };
+        thread.jump.set(None);
+        stick.set_value(false);
+        leptos::task::spawn_local(async move {
+            if !store.load_until(id, target).await {
+                return;
+            }
+            after_layout(move || {
+                let Some(list) = list.get_untracked() else {
+                    return;
+                };
+                let selector = format!("[data-message-id=\"{target}\"]");
+                if let Ok(Some(item)) = list.query_selector(&selector) {
+                    item.scroll_into_view();
+                    if let Some(item) = item.dyn_ref::<web_sys::HtmlElement>() {
+                        let _ = item.focus();
+                    }
+                    thread.highlighted.set(Some(target));
+                    crate::util::after(2_500, move || {
+                        thread
+                            .highlighted
+                            .try_update(|h| (*h == Some(target)).then(|| *h = None));
+                    });
+                }
+            });
+        });
+    });
     let visibility = window_event_listener_untyped("visibilitychange", move |_| mark_seen());
     let focus = window_event_listener(leptos::ev::focus, move |_| mark_seen());
     on_cleanup(move || {
@@ -318,10 +352,11 @@ fn PendingItem(client_id: ClientId) -> impl IntoView {
 }
 
 /// Enter sends, Shift+Enter starts a new line; the limit shows before the server
-/// would refuse.
+/// would refuse. ↑ in an empty composer edits my last message; Esc stops replying.
 #[component]
 fn Composer(id: ConversationId) -> impl IntoView {
     let store = use_store();
+    let thread = use_thread();
     let text = RwSignal::new(String::new());
     let length = Memo::new(move |_| text.with(|t| t.trim().chars().count()));
     let problem = Memo::new(move |_| {
@@ -334,17 +369,45 @@ fn Composer(id: ConversationId) -> impl IntoView {
                 .map(|e| format!("This message {e}."))
         })
     });
-    let input = NodeRef::<html::Textarea>::new();
+    let replying = Memo::new(move |_| {
+        let target = thread.replying_to.get()?;
+        store.state.with(|s| {
+            s.messages
+                .get(&id)?
+                .iter()
+                .find(|m| m.id == target)
+                .map(natter_domain::api::Message::as_reply_target)
+        })
+    });
+    let input = thread.composer;
     let submit = move || {
         let content = text.get_untracked();
         if content.trim().is_empty() || problem.get_untracked().is_some() {
             return;
         }
-        store.send(id, content);
+        let reply_to = thread.replying_to.get_untracked();
+        store.send(id, content, reply_to);
+        thread.replying_to.set(None);
         text.set(String::new());
-        if let Some(input) = input.get_untracked() {
-            let _ = input.focus();
+        thread.focus_composer();
+    };
+    let edit_last = move || {
+        let me = store.me_id();
+        let window = store.edit_window.get_untracked();
+        let last = store.state.with_untracked(|s| {
+            s.messages
+                .get(&id)?
+                .iter()
+                .rev()
+                .find(|m| m.sent_by(me) && !m.deleted)
+                .filter(|m| editable(m, me, window))
+                .map(|m| m.id)
+        });
+        if last.is_some() {
+            thread.replying_to.set(None);
+            thread.editing.set(last);
         }
+        last.is_some()
     };
     view! {
         <form
@@ -354,13 +417,42 @@ fn Composer(id: ConversationId) -> impl IntoView {
                 submit();
             }
         >
+            {move || {
+                replying
+                    .get()
+                    .map(|to| {
+                        let label = if to.deleted { "Message deleted".to_owned() } else { to.excerpt };
+                        view! {
+                            <div class="replying" data-testid="replying-to">
+                                <span>
+                                    "Replying to "
+                                    <strong>{natter_domain::api::sender_name(to.sender.as_ref()).to_owned()}</strong>
+                                    ": "
+                                    <span class="quote-text">{label}</span>
+                                </span>
+                                <button
+                                    type="button"
+                                    class="ghost small"
+                                    aria-label="Cancel the reply"
+                                    data-testid="cancel-reply"
+                                    on:click=move |_| {
+                                        thread.replying_to.set(None);
+                                        thread.focus_composer();
+                                    }
+                                >
+                                    "×"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
             <label for="composer-input" class="sr-only">"Message"</label>
             <textarea
                 id="composer-input"
                 data-testid="composer"
                 node_ref=input
                 rows="2"
-                placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
+                placeholder="Write a message… (Enter sends, Shift+Enter for a new line, ↑ edits your last)"
                 prop:value=text
                 aria-invalid=move || problem.with(Option::is_some).to_string()
                 aria-describedby="composer-hint"
@@ -369,6 +461,13 @@ fn Composer(id: ConversationId) -> impl IntoView {
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
                         submit();
+                    } else if ev.key() == "ArrowUp" && text.with_untracked(String::is_empty) {
+                        if edit_last() {
+                            ev.prevent_default();
+                        }
+                    } else if ev.key() == "Escape" && thread.replying_to.get_untracked().is_some() {
+                        ev.prevent_default();
+                        thread.replying_to.set(None);
                     }
                 }
             ></textarea>
