@@ -655,16 +655,30 @@ async fn people_reply_edit_and_delete_formatted_messages_live_and_accessibly() -
     a.wait_gone(r#"[data-testid="edit-input"]"#).await?;
     message(&a, "Fixed: https://natter.example/ok").await?;
 
-    // Alice deletes her first message, after confirming: Bob sees it deleted, and his
-    // reply's quote says so.
+    // Alice deletes her first message from the keyboard, after confirming: the menu
+    // opens on Enter at Reply, Tab moves to Edit and Delete, the confirmation takes the
+    // focus. Bob sees it deleted, and his reply's quote says so.
     let first = message_containing(&a, "Ship it on Friday").await?;
     first
         .find(Locator::Css(r#"[data-testid="message-menu"]"#))
         .await?
-        .click()
+        .send_keys(&Key::Enter.to_string())
         .await?;
-    a.click(r#"[data-testid="delete"]"#).await?;
-    a.click(r#"[data-testid="confirm-delete"]"#).await?;
+    a.wait_for(r#"[data-testid="menu"]"#).await?;
+    for key in [Key::Tab, Key::Tab, Key::Enter] {
+        a.client
+            .active_element()
+            .await?
+            .send_keys(&key.to_string())
+            .await?;
+    }
+    a.wait_for(r#"[data-testid="confirm"]"#).await?;
+    let focused = a.client.active_element().await?;
+    assert_eq!(
+        focused.attr("data-testid").await?.as_deref(),
+        Some("confirm-delete")
+    );
+    focused.send_keys(&Key::Enter.to_string()).await?;
     b.wait_for_text(r#"[data-testid="body"]"#, "Message deleted")
         .await?;
     b.wait_for_text(r#"[data-testid="reply-quote"]"#, "Message deleted")

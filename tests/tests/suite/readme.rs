@@ -34,9 +34,17 @@ async fn the_curl_walkthrough_works_as_written() {
     let history: Value =
         serde_json::from_str(stdout.lines().last().expect("output")).expect("history JSON");
     let message = &history["messages"][0];
-    assert_eq!(message["content"], "Ship it on Friday?");
+    assert_eq!(message["content"], "Ship it on Friday!");
+    assert_eq!(message["version"], 2);
+    assert!(message["edited_at"].is_string());
     assert_eq!(message["sender"]["nickname"], "ada");
     assert_eq!(message["reactions"][0]["emoji"], "thumbs_up");
     assert_eq!(message["reactions"][0]["users"][0]["nickname"], "grace");
     assert_eq!(message["seen_by"][0]["user"]["nickname"], "grace");
+    let answer = &history["messages"][1];
+    assert_eq!(answer["reply_to"]["id"], message["id"]);
+    assert_eq!(answer["reply_to"]["excerpt"], "Ship it on Friday!");
+    let tombstone = &history["messages"][2];
+    assert_eq!(tombstone["deleted"], true);
+    assert!(tombstone.get("content").is_none());
 }

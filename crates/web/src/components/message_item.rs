@@ -96,6 +96,7 @@ pub fn MessageItem(
     let error = RwSignal::new(None::<String>);
     let menu_button = NodeRef::<html::Button>::new();
     let first_item = NodeRef::<html::Button>::new();
+    let confirm_button = NodeRef::<html::Button>::new();
 
     let toggle = move |emoji: String, on: bool| {
         picker_open.set(false);
@@ -132,12 +133,20 @@ pub fn MessageItem(
             }
         });
     };
-    // The menu's first item takes the focus when it opens, for the keyboard.
+    // The menu's first item, and the confirmation's button, take the focus when they
+    // open, for the keyboard.
     Effect::new(move |_| {
         if menu_open.get()
             && let Some(item) = first_item.get()
         {
             let _ = item.focus();
+        }
+    });
+    Effect::new(move |_| {
+        if confirming.get()
+            && let Some(button) = confirm_button.get()
+        {
+            let _ = button.focus();
         }
     });
 
@@ -314,7 +323,7 @@ pub fn MessageItem(
             .then(|| view! {
                 <div class="confirm" role="group" aria-label="Delete this message?" data-testid="confirm">
                     <span>"Delete this message for everyone?"</span>
-                    <button type="button" class="danger" data-testid="confirm-delete" on:click=move |_| delete()>
+                    <button type="button" class="danger" data-testid="confirm-delete" node_ref=confirm_button on:click=move |_| delete()>
                         "Delete"
                     </button>
                     <button type="button" class="ghost" on:click=move |_| {
