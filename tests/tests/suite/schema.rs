@@ -344,6 +344,54 @@ fn at_most_one_owner_per_conversation() {
 }
 
 #[test]
+fn a_message_text_is_erased_exactly_when_it_is_deleted_and_versions_are_kept_once() {
+    let db = TestDb::migrated();
+    let conn = &mut db.connect();
+    let f = fixture(conn);
+    let (c, a, m) = (f.conversation, f.alice, f.message);
+    let now = "'2026-11-30 00:00:00'";
+    // A tombstone has no text; a live message must have some.
+    assert_eq!(
+        refused(
+            conn,
+            &format!("UPDATE chat_messages SET deleted_at = {now} WHERE id = {m}")
+        ),
+        DatabaseErrorKind::CheckViolation,
+        "deleted with its text still there"
+    );
+    accepted(
+        conn,
+        &format!(
+            "INSERT INTO chat_messages (conversation_id, sender_id, content, deleted_at, version) \
+             VALUES ({c}, {a}, '', {now}, 2)"
+        ),
+    );
+    assert_eq!(
+        refused(
+            conn,
+            &format!("UPDATE chat_messages SET version = 0 WHERE id = {m}")
+        ),
+        DatabaseErrorKind::CheckViolation
+    );
+    let edit = |version: i64| {
+        format!(
+            "INSERT INTO chat_message_edits (message_id, version, content, written_at, replaced_at) \
+             VALUES ({m}, {version}, 'before', {now}, {now})"
+        )
+    };
+    accepted(conn, &edit(1));
+    assert_eq!(refused(conn, &edit(1)), DatabaseErrorKind::UniqueViolation);
+    assert_eq!(
+        refused(
+            conn,
+            "INSERT INTO chat_message_edits (message_id, version, content, written_at, replaced_at) \
+             VALUES (987654, 1, 'x', '2026-11-30 00:00:00', '2026-11-30 00:00:00')"
+        ),
+        DatabaseErrorKind::ForeignKeyViolation
+    );
+}
+
+#[test]
 fn messages_are_bounded_and_client_ids_unique_per_sender() {
     let db = TestDb::migrated();
     let conn = &mut db.connect();
