@@ -17,6 +17,10 @@ enum Expect {
     NotMember,
     Closed,
     SignedOut,
+    /// A reply to the message with this id.
+    Reply(i64),
+    /// A reply to a message of another conversation (422).
+    BadReply,
 }
 
 struct Send {
@@ -69,12 +73,24 @@ async fn a_burst_of_sends_on_two_nodes_is_answered_send_by_send_and_kept_in_orde
         .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{:?}", gone.body);
 
-    let sends = plan(&ana, &bo, &cy, &di, &ed, [c1, c2, c3, shut]);
+    // Replies go into the batches too, and one kind is refused.
+    let answered = a.send(c1, &ana, "the one everyone answers").await;
+    let elsewhere = a.send(c3, &di, "not in One").await;
+    let sends = plan(
+        &ana,
+        &bo,
+        &cy,
+        &di,
+        &ed,
+        [c1, c2, c3, shut],
+        [answered, elsewhere],
+    );
     let replies = fire(&[&a, &b], &sends).await;
     let created = check_answers(&sends, &replies);
+    // And the two messages answered (or not) above.
     assert_eq!(
         a.count("chat_messages"),
-        i64::try_from(created).expect("count")
+        i64::try_from(created + 2).expect("count")
     );
     check_the_log(&a);
     check_batches(&[&a, &b]);
@@ -83,7 +99,8 @@ async fn a_burst_of_sends_on_two_nodes_is_answered_send_by_send_and_kept_in_orde
 }
 
 /// Twenty rounds: each member sends to each of their conversations (every fifth round
-/// twice with one `client_id`, through both nodes), and three sends are refused.
+/// twice with one `client_id`, through both nodes), Cy answers a message of One, and
+/// four sends are refused.
 fn plan(
     ana: &Person,
     bo: &Person,
@@ -91,6 +108,7 @@ fn plan(
     di: &Person,
     ed: &Person,
     [c1, c2, c3, shut]: [i64; 4],
+    [answered, elsewhere]: [i64; 2],
 ) -> Vec<Send> {
     let member_of: [(&Person, &[i64]); 4] = [
         (ana, &[c1, c3]),
@@ -125,6 +143,20 @@ fn plan(
                 }
             }
         }
+        sends.push(Send {
+            node: round % 2,
+            conversation: c1,
+            token: cy.token.clone(),
+            body: json!({"content": format!("cy answers {round}"), "reply_to_id": answered}),
+            expect: Expect::Reply(answered),
+        });
+        sends.push(Send {
+            node: (round + 1) % 2,
+            conversation: c1,
+            token: bo.token.clone(),
+            body: json!({"content": format!("bo answers elsewhere {round}"), "reply_to_id": elsewhere}),
+            expect: Expect::BadReply,
+        });
         let refused = [
             (c1, di, Expect::NotMember),
             (shut, bo, Expect::Closed),
@@ -177,6 +209,15 @@ fn check_answers(sends: &[Send], replies: &[(usize, StatusCode, Value)]) -> usiz
     for ((_, status, body), send) in replies.iter().zip(sends) {
         let wanted = match send.expect {
             Expect::Created => StatusCode::CREATED,
+            Expect::Reply(to) => {
+                assert_eq!(body["reply_to"]["id"], to, "{body}");
+                assert_eq!(body["reply_to"]["excerpt"], "the one everyone answers");
+                StatusCode::CREATED
+            }
+            Expect::BadReply => {
+                assert_eq!(body["error"]["field"], "reply_to_id", "{body}");
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Expect::CreatedOnce => {
                 let key = send.body["client_id"]
                     .as_str()
@@ -234,7 +275,9 @@ fn check_the_log(a: &TestApp) {
                 AND e.payload::jsonb #>> '{message,content}' = m.content \
                 AND e.payload::jsonb #>> '{message,sender,nickname}' = u.nickname \
                 AND (e.payload::jsonb #>> '{message,created_at}')::timestamptz \
-                    = m.created_at AT TIME ZONE 'UTC'"
+                    = m.created_at AT TIME ZONE 'UTC' \
+                AND (e.payload::jsonb #>> '{message,reply_to,id}')::bigint \
+                    IS NOT DISTINCT FROM m.reply_to_id"
         ),
         a.count("chat_messages")
     );
