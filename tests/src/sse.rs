@@ -109,6 +109,26 @@ impl SseStream {
         }
     }
 
+    /// The first event that `wanted` picks, skipping others, waiting up to `wait` for
+    /// each; `None` once nothing more comes.
+    pub async fn first(
+        &mut self,
+        wait: Duration,
+        wanted: impl Fn(&SseEvent) -> bool,
+    ) -> Option<SseEvent> {
+        while let Some(event) = self.next(wait).await {
+            if wanted(&event) {
+                return Some(event);
+            }
+        }
+        None
+    }
+
+    /// The first event of `kind`, skipping others.
+    pub async fn first_of(&mut self, kind: &str, wait: Duration) -> Option<SseEvent> {
+        self.first(wait, |event| event.event == kind).await
+    }
+
     /// Events until `count` non-comment events arrived or `wait` passed.
     pub async fn take(&mut self, count: usize, wait: Duration) -> Vec<SseEvent> {
         let deadline = tokio::time::Instant::now() + wait;

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::api::{
     ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry, Watermark,
+    excerpt,
 };
 use crate::event::Event;
 use crate::ids::{ConversationId, MessageId, UserId};
@@ -89,32 +90,34 @@ impl ClientState {
         }
     }
 
-    /// Every loaded reply to `target` shows it as it is now.
-    fn refresh_replies(&mut self, target: &Message) {
-        let Some(messages) = self.messages.get_mut(&target.conversation_id) else {
-            return;
-        };
-        let shown = target.as_reply_target();
-        for reply in messages.iter_mut() {
-            if let Some(reply_to) = &mut reply.reply_to
-                && reply_to.id == target.id
-                && !reply_to.deleted
-            {
-                reply_to.excerpt.clone_from(&shown.excerpt);
-                reply_to.deleted = shown.deleted;
+    /// Message `id` of `conversation` now says `content` (empty once `deleted`): every
+    /// loaded reply to it and the conversation list's preview of it show that.
+    fn show_change(
+        &mut self,
+        conversation: ConversationId,
+        id: MessageId,
+        content: &str,
+        deleted: bool,
+    ) {
+        if let Some(messages) = self.messages.get_mut(&conversation) {
+            let excerpt = excerpt(content);
+            for reply in messages.iter_mut() {
+                if let Some(reply_to) = &mut reply.reply_to
+                    && reply_to.id == id
+                    && !reply_to.deleted
+                {
+                    reply_to.excerpt.clone_from(&excerpt);
+                    reply_to.deleted = deleted;
+                }
             }
         }
-    }
-
-    /// The conversation list's preview of `message`, if it is the one shown.
-    fn refresh_preview(&mut self, message: &Message) {
-        if let Some(summary) = self.summary(message.conversation_id)
+        if let Some(summary) = self.summary(conversation)
             && let Some(last) = &mut summary.last_message
-            && last.id == message.id
+            && last.id == id
             && !last.deleted
         {
-            last.content.clone_from(&message.content);
-            last.deleted = message.deleted;
+            content.clone_into(&mut last.content);
+            last.deleted = deleted;
         }
     }
 
@@ -300,42 +303,26 @@ impl ClientState {
                         ..message.clone()
                     };
                 }
-                self.refresh_replies(message);
-                self.refresh_preview(message);
+                self.show_change(
+                    message.conversation_id,
+                    message.id,
+                    &message.content,
+                    message.deleted,
+                );
             }
             Event::MessageDeleted {
                 conversation_id,
                 message_id,
                 version,
             } => {
-                let erased = match self.message(*conversation_id, *message_id) {
-                    Some(held) if held.deleted && held.version >= *version => return,
-                    Some(held) => {
-                        held.erase(*version);
-                        held.clone()
+                // A copy not loaded here still shows in replies and the preview.
+                if let Some(held) = self.message(*conversation_id, *message_id) {
+                    if held.deleted && held.version >= *version {
+                        return;
                     }
-                    // Not loaded: what replies and the preview show of it is enough.
-                    None => {
-                        let mut erased = Message {
-                            id: *message_id,
-                            conversation_id: *conversation_id,
-                            sender: None,
-                            content: String::new(),
-                            client_id: None,
-                            created_at: chrono::DateTime::UNIX_EPOCH,
-                            version: *version,
-                            edited_at: None,
-                            deleted: true,
-                            reply_to: None,
-                            reactions: Vec::new(),
-                            seen_by: Vec::new(),
-                        };
-                        erased.erase(*version);
-                        erased
-                    }
-                };
-                self.refresh_replies(&erased);
-                self.refresh_preview(&erased);
+                    held.erase(*version);
+                }
+                self.show_change(*conversation_id, *message_id, "", true);
             }
             Event::ReactionAdded {
                 conversation_id,

@@ -85,12 +85,11 @@ async fn edits_are_versioned_kept_and_refused_by_the_rules() {
     assert_eq!(body["version"], 2);
     assert_eq!(body["content"], "the first");
     assert!(body["edited_at"].is_string());
-    let event = loop {
-        let event = stream.next(Duration::from_secs(5)).await.expect("an event");
-        if event.event == "message_edited" {
-            break event.json();
-        }
-    };
+    let event = stream
+        .first_of("message_edited", Duration::from_secs(5))
+        .await
+        .expect("message_edited")
+        .json();
     assert_eq!(event["message"]["version"], 2);
     assert_eq!(event["message"]["content"], "the first");
 
@@ -373,12 +372,11 @@ async fn the_owner_deletes_anyones_message_live_for_everyone() {
     let m = app.send(c, &bob, "something regrettable").await;
     let mut stream = SseStream::open(&app, &bob.token, None).await;
     assert_eq!(delete(&app, &ada, m).await, 204);
-    let deleted = loop {
-        let event = stream.next(Duration::from_secs(5)).await.expect("an event");
-        if event.event == "message_deleted" {
-            break event.json();
-        }
-    };
+    let deleted = stream
+        .first_of("message_deleted", Duration::from_secs(5))
+        .await
+        .expect("message_deleted")
+        .json();
     assert_eq!(
         deleted,
         json!({"type": "message_deleted", "conversation_id": c, "message_id": m, "version": 2})
@@ -404,12 +402,13 @@ async fn replies_show_their_original_as_it_is_now() {
     assert_eq!(sent["reply_to"]["deleted"], false);
     // The event says the same as the answer (on PostgreSQL, SQL builds it). The
     // stream may first bring the messages sent just before it opened.
-    let created = loop {
-        let event = stream.next(Duration::from_secs(5)).await.expect("an event");
-        if event.event == "message_created" && event.json()["message"]["id"] == sent["id"] {
-            break event.json();
-        }
-    };
+    let created = stream
+        .first(Duration::from_secs(5), |event| {
+            event.event == "message_created" && event.json()["message"]["id"] == sent["id"]
+        })
+        .await
+        .expect("the reply's message_created")
+        .json();
     assert_eq!(created["message"]["reply_to"], sent["reply_to"]);
     let r = sent["id"].as_i64().expect("id");
 

@@ -44,16 +44,6 @@ async fn messages(stream: &mut SseStream, count: usize) -> Vec<SseEvent> {
     found
 }
 
-/// The first event of `kind`, skipping others.
-async fn first_of(stream: &mut SseStream, kind: &str) -> Option<SseEvent> {
-    while let Some(event) = stream.next(WAIT).await {
-        if event.event == kind {
-            return Some(event);
-        }
-    }
-    None
-}
-
 fn assert_increasing(events: &[SseEvent]) {
     let positions: Vec<i64> = events.iter().map(SseEvent::position).collect();
     assert!(
@@ -261,7 +251,8 @@ async fn a_removed_member_hears_nothing_more() {
         )
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
-    let told = first_of(&mut carols, "member_removed")
+    let told = carols
+        .first_of("member_removed", WAIT)
         .await
         .expect("carol hears of her removal");
     assert_eq!(told.json()["user_id"], carol.id);
@@ -288,7 +279,7 @@ async fn a_removed_member_hears_nothing_more() {
     )
     .await;
     assert!(
-        first_of(&mut carols, "member_added").await.is_some(),
+        carols.first_of("member_added", WAIT).await.is_some(),
         "re-added"
     );
 }

@@ -15,8 +15,8 @@ use natter_domain::{ConversationId, ErrorCode, MessageBody, MessageId, UserId};
 use super::history::with_details;
 use super::{current_row, lock_conversation, visible_message};
 use crate::db::clock::{self, utc};
-use crate::db::models::MessageRow;
-use crate::db::{DbConnection, DbResult, Refusal, events, users};
+use crate::db::models::{MemberRow, MessageRow};
+use crate::db::{DbConnection, DbResult, Refusal, events, per_backend, users};
 use crate::schema::{chat_events, chat_message_edits, chat_message_reactions, chat_messages};
 
 /// What an edit came to.
@@ -27,6 +27,12 @@ pub enum Edited {
     Done(Message, bool),
     /// `expected_version` is not the message's version: here it is as it is now.
     Conflict(Message),
+}
+
+/// Whether `caller` wrote the message or owns its conversation: who may delete it and
+/// read its earlier versions.
+fn author_or_owner(row: &MessageRow, member: &MemberRow, caller: UserId) -> bool {
+    row.sender_id == Some(caller.get()) || member.owner
 }
 
 const DELETED: Refusal = Refusal::coded(ErrorCode::MessageDeleted, "the message is deleted");
@@ -83,14 +89,14 @@ pub fn edit(
                 chat_message_edits::replaced_at.eq(now),
             ))
             .execute(conn)?;
-        diesel::update(chat_messages::table.find(row.id))
+        let row: MessageRow = per_backend!(conn, c => diesel::update(chat_messages::table.find(row.id))
             .set((
                 chat_messages::content.eq(body.as_str()),
                 chat_messages::version.eq(row.version + 1),
                 chat_messages::edited_at.eq(now),
             ))
-            .execute(conn)?;
-        let row = current_row(conn, row.id)?;
+            .returning(MessageRow::as_select())
+            .get_result(c))?;
         let message = with_details(conn, &row, sender, caller)?;
         // The event is for everyone: nobody's own reactions are marked in it.
         let mut shared = message.clone();
@@ -112,7 +118,7 @@ pub fn edit(
 pub fn delete(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResult<()> {
     conn.transaction(|conn| {
         let (row, member) = visible_message(conn, id, caller)?;
-        if row.sender_id != Some(caller.get()) && !member.owner {
+        if !author_or_owner(&row, &member, caller) {
             return Err(Refusal::coded(
                 ErrorCode::Forbidden,
                 "only its author or the conversation's owner may delete a message",
@@ -224,7 +230,7 @@ fn erase_from(event: &mut Event, target: MessageId, version: i64) -> bool {
 /// conversation's owner (404 for anyone else, as if it did not exist).
 pub fn edits(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResult<Vec<MessageEdit>> {
     let (row, member) = visible_message(conn, id, caller)?;
-    if row.sender_id != Some(caller.get()) && !member.owner {
+    if !author_or_owner(&row, &member, caller) {
         return Err(Refusal::NotFound.into());
     }
     if row.deleted_at.is_some() {
