@@ -155,7 +155,7 @@ pub struct RateFlags {
     /// Messages marked seen per person.
     #[arg(long, env = "NATTER_RATE_SEEN", default_value = "600/m")]
     pub rate_seen: Rate,
-    /// User searches per person.
+    /// Searches (of people and of messages) and exports, per person.
     #[arg(long, env = "NATTER_RATE_SEARCH", default_value = "120/m")]
     pub rate_search: Rate,
 }

@@ -647,6 +647,111 @@ impl HistoryQuery {
     pub const MAX_LIMIT: i64 = 100;
 }
 
+/// `GET /api/search`: messages of the conversations I am a member of that hold `q`,
+/// newest first, a page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct SearchQuery {
+    /// What to find: words (all of them, anywhere in a message), a part of a word, or
+    /// a `"quoted phrase"`; on PostgreSQL also `or` and `-word` (without). 1–200
+    /// characters.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        param(min_length = 1, max_length = 200),
+        schema(min_length = 1, max_length = 200)
+    )]
+    pub q: String,
+    /// Only this conversation (404 if I am not in it).
+    pub conversation_id: Option<ConversationId>,
+    /// Only messages from this person.
+    pub sender_id: Option<UserId>,
+    /// Only messages older than this one: the `next_before` of the page before.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::schema::cursor),
+        param(schema_with = crate::schema::cursor)
+    )]
+    pub before: Option<MessageId>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::schema::search_limit),
+        param(schema_with = crate::schema::search_limit)
+    )]
+    pub limit: Option<i64>,
+}
+
+impl SearchQuery {
+    /// Results in a page when the query does not say.
+    pub const DEFAULT_LIMIT: i64 = 20;
+    /// The most results a page may hold.
+    pub const MAX_LIMIT: i64 = 50;
+
+    /// The cleaned query and the page size, or which rule they break.
+    pub fn validate(&self) -> Result<(crate::search::SearchText, i64), FieldError> {
+        let text = crate::search::SearchText::parse(&self.q).for_field("q")?;
+        let limit = self.limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(FieldError::new(
+                "limit",
+                ValidationError::OutOfRange {
+                    max: Self::MAX_LIMIT,
+                },
+            ));
+        }
+        for (field, id) in [
+            (
+                "conversation_id",
+                self.conversation_id.map(ConversationId::get),
+            ),
+            ("sender_id", self.sender_id.map(UserId::get)),
+            ("before", self.before.map(MessageId::get)),
+        ] {
+            if id.is_some_and(|id| id < 0) {
+                return Err(FieldError::new(field, ValidationError::NotAnId));
+            }
+        }
+        Ok((text, limit))
+    }
+}
+
+/// Characters `start..end` of a text (Unicode scalar values, counted from 0, `end`
+/// exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TextRange {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One message found by a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchHit {
+    /// The message as history shows it, with what it answers, but without its
+    /// reactions and seen-by (empty here: open it with `…/messages?around=` for them).
+    pub message: Message,
+    pub conversation_id: ConversationId,
+    pub conversation_title: String,
+    /// Who sent it (as in `message`); `null` for a deleted account.
+    pub sender: Option<User>,
+    /// Where the query is in `message.content`, to be marked (not HTML).
+    pub highlights: Vec<TextRange>,
+    /// The message holds the whole query as typed (case aside); such messages come
+    /// first in their page.
+    pub exact: bool,
+}
+
+/// A page of search results: the newest matches older than `before`, those holding
+/// the exact phrase first, then newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchPage {
+    pub results: Vec<SearchHit>,
+    /// The `before` of the next page; `null` when nothing older matches.
+    pub next_before: Option<MessageId>,
+}
+
 /// `GET /api/conversations/{id}/export`: everything a member can see of a
 /// conversation, as one document (streamed, so any length takes bounded memory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod event;
 pub mod ids;
 #[cfg(feature = "openapi")]
 pub mod schema;
+pub mod search;
 pub mod state;
 pub mod values;
 

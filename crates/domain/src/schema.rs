@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{Ref, RefOr};
 
-use crate::api::{CreateConversationRequest, HistoryQuery};
+use crate::api::{CreateConversationRequest, HistoryQuery, SearchQuery};
 use crate::values::{
     BIDI_CONTROLS, ClientId, ConversationTitle, DEFAULT_IGNORABLE, MessageBody, Nickname, Password,
 };
@@ -148,6 +148,19 @@ pub fn history_limit() -> impl Into<RefOr<Schema>> {
         .description(Some(format!(
             "Messages in the page (default {})",
             HistoryQuery::DEFAULT_LIMIT
+        )))
+}
+
+/// [`SearchQuery::limit`].
+pub fn search_limit() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(SearchQuery::MAX_LIMIT))
+        .description(Some(format!(
+            "Results in the page (default {})",
+            SearchQuery::DEFAULT_LIMIT
         )))
 }
 

@@ -110,7 +110,7 @@ fn is_default_ignorable(c: char) -> bool {
     DEFAULT_IGNORABLE.iter().any(|range| range.contains(&c))
 }
 
-fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     BIDI_CONTROLS.iter().any(|range| range.contains(&c))
 }
 

@@ -39,6 +39,8 @@ async fn answers(
             ]
         }))
         .chain(["/users?q=a".to_owned()])
+        // The copy rebuilds the search index: words, parts of words, an edit's text.
+        .chain(["friday", "ship%20it", "iday", "works", "ye"].map(|q| format!("/search?q={q}")))
         {
             let reply = app.get(&path, person).await;
             seen.push(json!({"who": person.nickname, "path": path, "status": reply.status.as_u16(), "body": reply.body}));
@@ -189,6 +191,20 @@ async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
     } = make_history(&sqlite).await;
     let people = [&ada, &grace, &linus];
     let before = answers(&sqlite, &people, &[launch, old], &[first, edited]).await;
+    for q in ["friday", "iday", "works", "ye"] {
+        let path = format!("/search?q={q}");
+        assert!(
+            before.iter().any(|answer| answer["path"] == path.as_str()
+                && answer["body"]["results"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())),
+            "{path} finds something: {:?}",
+            before
+                .iter()
+                .filter(|a| a["path"] == path.as_str())
+                .collect::<Vec<_>>()
+        );
+    }
     let replayed_before = replay(&sqlite, &grace).await;
     assert!(replayed_before.len() > 5, "{replayed_before:?}");
     let source = sqlite.stop().await;

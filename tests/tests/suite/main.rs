@@ -21,6 +21,7 @@ mod pagination;
 mod readme;
 mod resilience;
 mod schema;
+mod search;
 mod sends;
 mod server;
 mod sqlite;

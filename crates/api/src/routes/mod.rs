@@ -16,6 +16,7 @@ mod events;
 mod export;
 mod health;
 mod messages;
+mod search;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -91,6 +92,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(messages::seen_by)
         .service(messages::add_reaction)
         .service(messages::remove_reaction)
+        .service(search::search_messages)
         .service(events::event_stream);
 }
 

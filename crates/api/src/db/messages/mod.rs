@@ -19,6 +19,7 @@ pub mod export;
 pub mod history;
 pub mod reactions;
 pub mod receipts;
+pub mod search;
 pub mod send;
 
 /// A message the caller may see (a member of its conversation), or not found.

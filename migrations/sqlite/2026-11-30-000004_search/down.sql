@@ -1,0 +1,4 @@
+DROP TRIGGER chat_messages_search_delete;
+DROP TRIGGER chat_messages_search_update;
+DROP TRIGGER chat_messages_search_insert;
+DROP TABLE chat_messages_search;
