@@ -11,6 +11,7 @@ mod overload;
 mod people;
 mod pg;
 mod replay_storm;
+mod search;
 mod send;
 mod storm;
 mod streams;
@@ -42,6 +43,9 @@ enum Scenario {
     /// Twice the node's send capacity, open loop, with 1,000 streams open: what it
     /// admits, how fast, its memory, and how soon it is back to normal.
     Overload(overload::Args),
+    /// A long history across many conversations seeded in PostgreSQL: search
+    /// latency for words, rare words and parts of words.
+    Search(search::Args),
     /// Streams reopened with Last-Event-ID: 1 over a long log: another person's
     /// latency meanwhile.
     ReplayStorm(replay_storm::Args),
@@ -60,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Web(args) => web::run(args).await,
         Scenario::Overload(args) => overload::run(args).await,
         Scenario::ReplayStorm(args) => replay_storm::run(args).await,
+        Scenario::Search(args) => search::run(args).await,
     }
 }
 

@@ -61,6 +61,13 @@ impl SearchText {
             .filter(|term| !term.is_empty())
     }
 
+    /// Whether words alone cannot find it: one term (which may be part of a word), or
+    /// text in a script written without spaces between words (Chinese, Japanese,
+    /// Thai…), where a whole sentence is one "word" to a full-text index.
+    pub fn needs_substrings(&self) -> bool {
+        self.terms().nth(1).is_none() || self.0.chars().any(written_without_spaces)
+    }
+
     /// The terms worth marking in a result: all but `or`.
     fn words(&self) -> impl Iterator<Item = &str> {
         self.terms().filter(|term| !term.eq_ignore_ascii_case("or"))
@@ -71,6 +78,21 @@ impl SearchText {
     pub fn phrase(&self) -> String {
         self.0.replace('"', "").trim().to_owned()
     }
+}
+
+/// Characters of scripts written without spaces between words.
+fn written_without_spaces(c: char) -> bool {
+    matches!(c,
+        '\u{0E00}'..='\u{0EFF}' // Thai, Lao
+        | '\u{1000}'..='\u{109F}' // Myanmar
+        | '\u{1780}'..='\u{17FF}' // Khmer
+        | '\u{3040}'..='\u{30FF}' // Hiragana, Katakana
+        | '\u{31F0}'..='\u{31FF}'
+        | '\u{3400}'..='\u{4DBF}' // Han
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{FF66}'..='\u{FF9F}' // halfwidth Katakana
+        | '\u{20000}'..='\u{2FA1F}')
 }
 
 /// A text folded to lower case one character at a time, remembering where each folded
@@ -179,6 +201,14 @@ mod tests {
         assert!(query("ok").is_short());
         assert!(query("世界").is_short());
         assert!(!query("東京都").is_short());
+    }
+
+    #[test]
+    fn words_alone_find_several_spaced_words() {
+        assert!(query("deploy").needs_substrings());
+        assert!(!query("deploy friday").needs_substrings());
+        assert!(query("東京 大阪").needs_substrings());
+        assert!(query("ไปไหน มา").needs_substrings());
     }
 
     #[test]
