@@ -655,11 +655,17 @@ pub struct SearchQuery {
     /// What to find: words (all of them, anywhere in a message), a part of a word, or
     /// a `"quoted phrase"`; on PostgreSQL also `or` and `-word` (without). 1–200
     /// characters.
-    #[serde(default)]
     #[cfg_attr(
         feature = "openapi",
-        param(min_length = 1, max_length = 200),
-        schema(min_length = 1, max_length = 200)
+        // A literal here (a parameter's `schema_with` would lose `required`): some
+        // character besides white space, controls and text-direction marks, which
+        // count as spaces. crate::schema::search_text says the same for the schema.
+        param(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"[^\u0000-\u0020\u007f-\u00a0\u061c\u1680\u2000-\u200f\u2028-\u202f\u205f\u2066-\u2069\u3000]"
+        ),
+        schema(schema_with = crate::schema::search_text)
     )]
     pub q: String,
     /// Only this conversation (404 if I am not in it).

@@ -112,6 +112,19 @@ pub fn message_body() -> impl Into<RefOr<Schema>> {
     )
 }
 
+/// [`SearchQuery::q`]: anything, with something in it besides white space and the
+/// control and text-direction characters that count as spaces.
+pub fn search_text() -> ObjectBuilder {
+    let bidi = class(&BIDI_CONTROLS);
+    text(
+        1,
+        crate::search::SearchText::MAX_CHARS,
+        Some(format!(r"^[\s\S]*[^{CONTROL}{bidi}{SPACE}][\s\S]*$")),
+        "What to find: 1–200 characters after trimming; control and text-direction \
+         characters count as spaces",
+    )
+}
+
 /// [`ClientId`], optional: a UUID, as `ClientId::parse` reads one.
 pub fn client_id() -> impl Into<RefOr<Schema>> {
     ObjectBuilder::new()
@@ -232,6 +245,21 @@ mod tests {
             if MessageBody::parse(&raw).is_ok() && fits(MessageBody::MAX_CHARS)(&raw) {
                 prop_assert!(pattern_of(message_body()).is_match(&raw), "{raw:?}");
             }
+        }
+
+        #[test]
+        fn a_search_the_schema_allows_is_accepted(raw in "[a-z\\p{Cc}\u{202e}\u{2066}\u{3000} \t]{0,12}") {
+            let parameter = <crate::api::SearchQuery as utoipa::IntoParams>::into_params(|| None)
+                .into_iter()
+                .find(|p| p.name == "q")
+                .expect("q");
+            let json = serde_json::to_value(&parameter).expect("serialise");
+            let literal = Regex::new(json["schema"]["pattern"].as_str().expect("a pattern"))
+                .expect("a regex");
+            let accepted = crate::search::SearchText::parse(&raw).is_ok();
+            prop_assert_eq!(json["required"].as_bool(), Some(true));
+            prop_assert_eq!(literal.is_match(&raw), accepted, "{:?}", raw);
+            prop_assert_eq!(pattern_of(search_text()).is_match(&raw), accepted, "{:?}", raw);
         }
 
         #[test]

@@ -12,8 +12,8 @@ use natter_domain::api::{
     AdminUser, AdminUserPage, AuthResponse, ChangePasswordRequest, Conversation,
     ConversationSummary, CreateConversationRequest, CreateInviteRequest, DeleteAccountRequest,
     EditMessageRequest, Emoji, Health, HistoryQuery, Invite, LoginRequest, MarkSeenRequest, Me,
-    Message, MessagePage, ReactionSummary, RegisterRequest, RenameConversationRequest,
-    SendMessageRequest, SessionInfo, User, UserRef, Watermark,
+    Message, MessagePage, ReactionSummary, RegisterRequest, RenameConversationRequest, SearchPage,
+    SearchQuery, SendMessageRequest, SessionInfo, User, UserRef, Watermark,
 };
 use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use serde::Serialize;
@@ -264,6 +264,25 @@ pub async fn revoke_invite(code: &str) -> Result<(), ApiError> {
 pub async fn search_users(prefix: &str) -> Result<Vec<User>, ApiError> {
     let query = js_sys::encode_uri_component(prefix);
     get(&format!("/users?q={query}")).await
+}
+
+/// Messages of my conversations that hold `query.q`.
+pub async fn search(query: &SearchQuery) -> Result<SearchPage, ApiError> {
+    let mut path = format!("/search?q={}", js_sys::encode_uri_component(&query.q));
+    for (name, value) in [
+        (
+            "conversation_id",
+            query.conversation_id.map(ConversationId::get),
+        ),
+        ("sender_id", query.sender_id.map(UserId::get)),
+        ("before", query.before.map(MessageId::get)),
+        ("limit", query.limit),
+    ] {
+        if let Some(value) = value {
+            let _ = write!(path, "&{name}={value}");
+        }
+    }
+    get(&path).await
 }
 
 pub async fn emojis() -> Result<Vec<Emoji>, ApiError> {

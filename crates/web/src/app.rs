@@ -5,6 +5,7 @@ use leptos_router::path;
 
 use crate::components::connection_status::ConnectionStatus;
 use crate::components::conversation_list::ConversationList;
+use crate::components::message_search::MessageSearch;
 use crate::components::server_status::ServerStatus;
 use crate::pages::account::AccountPage;
 use crate::pages::admin::AdminPage;
@@ -67,6 +68,7 @@ fn Messenger(user: natter_domain::api::User) -> impl IntoView {
                 <A href="/" attr:class="brand">
                     "Natter"
                 </A>
+                <MessageSearch />
                 <ConnectionStatus />
                 <Show when=move || admin.get()>
                     <A href="/admin" attr:class="whoami" attr:data-testid="admin-link">

@@ -38,6 +38,20 @@ pub struct History {
     pub loaded: bool,
     pub has_older: bool,
     pub loading: bool,
+    /// Set when the view was opened at an older message (a search result, a quote)
+    /// and the pages after it are not loaded yet: the newest message loaded. Newer
+    /// ones (arriving live, say) wait unseen until the pages between are loaded.
+    pub window_end: Option<MessageId>,
+}
+
+/// Which page of a conversation's history to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Newest,
+    /// Before the oldest loaded message.
+    Older,
+    /// After [`History::window_end`].
+    Newer,
 }
 
 /// The open stream; closing it when the app signs out or unmounts.
@@ -261,39 +275,58 @@ impl Store {
             .with(|h| h.get(&conversation).copied().unwrap_or_default())
     }
 
-    /// Loads the newest page, or the page before the oldest loaded message.
-    pub fn load_page(self, conversation: ConversationId, older: bool) {
+    /// Loads a page of history next to what is loaded (or the newest).
+    pub fn load_page(self, conversation: ConversationId, page: Page) {
         let current = self.history(conversation);
-        if current.loading || (older && !current.has_older) {
-            return;
-        }
-        let before = if older {
+        let oldest = || {
             self.state.with_untracked(|s| {
                 s.messages
                     .get(&conversation)
                     .and_then(|m| m.first())
                     .map(|m| m.id)
             })
-        } else {
-            None
+        };
+        let query = match page {
+            _ if current.loading => return,
+            Page::Newest => HistoryQuery::default(),
+            Page::Older if current.has_older => HistoryQuery {
+                before: oldest(),
+                ..HistoryQuery::default()
+            },
+            Page::Newer if current.window_end.is_some() => HistoryQuery {
+                after: current.window_end,
+                ..HistoryQuery::default()
+            },
+            Page::Older | Page::Newer => return,
         };
         self.histories.update(|h| {
             h.entry(conversation).or_default().loading = true;
         });
         spawn_local(async move {
             let query = HistoryQuery {
-                before,
                 limit: Some(HistoryQuery::DEFAULT_LIMIT),
-                ..HistoryQuery::default()
+                ..query
             };
-            let page = api::history(conversation, query).await;
+            let answer = api::history(conversation, query).await;
             let mut next = current;
             next.loading = false;
-            if let Ok(page) = page {
+            if let Ok(answer) = answer {
                 next.loaded = true;
-                next.has_older = page.has_older;
+                match page {
+                    Page::Newest | Page::Older => next.has_older = answer.has_older,
+                    Page::Newer => {}
+                }
+                next.window_end = match page {
+                    Page::Newest => None,
+                    Page::Older => current.window_end,
+                    Page::Newer => answer
+                        .messages
+                        .last()
+                        .map(|m| m.id)
+                        .filter(|_| answer.has_newer),
+                };
                 self.state
-                    .try_update(|s| s.merge_page(conversation, page.messages));
+                    .try_update(|s| s.merge_page(conversation, answer.messages));
             }
             self.histories.try_update(|h| {
                 h.insert(conversation, next);
@@ -301,38 +334,66 @@ impl Store {
         });
     }
 
-    /// Loads older pages until `message` is loaded (for jumping to it); answers
-    /// whether it is.
-    pub async fn load_until(self, conversation: ConversationId, message: MessageId) -> bool {
-        loop {
-            let (loaded, oldest) = self.state.with_untracked(|s| {
-                let messages = s.messages.get(&conversation);
-                (
-                    messages.is_some_and(|m| m.iter().any(|m| m.id == message)),
-                    messages.and_then(|m| m.first()).map(|m| m.id),
-                )
+    /// Shows the history around `message` (`…/messages?around=`), unless it is
+    /// loaded already; answers whether it is there. Pages then load in both
+    /// directions from it.
+    pub async fn open_at(self, conversation: ConversationId, message: MessageId) -> bool {
+        let history = self.history(conversation);
+        let shown = self.state.with_untracked(|s| {
+            s.messages
+                .get(&conversation)
+                .is_some_and(|m| m.iter().any(|m| m.id == message))
+        }) && history.window_end.is_none_or(|end| message <= end);
+        if shown {
+            return true;
+        }
+        self.histories.update(|h| {
+            h.entry(conversation).or_default().loading = true;
+        });
+        let query = HistoryQuery {
+            around: Some(message),
+            limit: Some(HistoryQuery::DEFAULT_LIMIT),
+            ..HistoryQuery::default()
+        };
+        let answer = api::history(conversation, query).await;
+        let found = answer.is_ok();
+        let next = match answer {
+            Ok(page) => {
+                let window_end = page
+                    .messages
+                    .last()
+                    .map(|m| m.id)
+                    .filter(|_| page.has_newer);
+                self.state.try_update(|s| {
+                    s.messages.remove(&conversation);
+                    s.merge_page(conversation, page.messages);
+                });
+                History {
+                    loaded: true,
+                    has_older: page.has_older,
+                    loading: false,
+                    window_end,
+                }
+            }
+            Err(_) => History {
+                loading: false,
+                ..history
+            },
+        };
+        self.histories.try_update(|h| {
+            h.insert(conversation, next);
+        });
+        found
+    }
+
+    /// Forgets an older window of history, so that the newest page loads again.
+    fn show_newest(self, conversation: ConversationId) {
+        if self.history(conversation).window_end.is_some() {
+            self.state.update(|s| {
+                s.messages.remove(&conversation);
             });
-            if loaded {
-                return true;
-            }
-            let history = self.history(conversation);
-            if history.loaded && !history.has_older {
-                return false;
-            }
-            let query = HistoryQuery {
-                before: oldest,
-                limit: Some(HistoryQuery::MAX_LIMIT),
-                ..HistoryQuery::default()
-            };
-            let Ok(page) = api::history(conversation, query).await else {
-                return false;
-            };
-            self.state
-                .try_update(|s| s.merge_page(conversation, page.messages));
-            self.histories.try_update(|h| {
-                let entry = h.entry(conversation).or_default();
-                entry.loaded = true;
-                entry.has_older = page.has_older;
+            self.histories.update(|h| {
+                h.remove(&conversation);
             });
         }
     }
@@ -341,6 +402,8 @@ impl Store {
     /// retried with the same `client_id` while the failure may pass, so it is stored
     /// once however often it is sent.
     pub fn send(self, conversation: ConversationId, content: String, reply_to: Option<MessageId>) {
+        // What I send goes at the newest end: show it there.
+        self.show_newest(conversation);
         let client_id = new_client_id();
         self.state
             .update(|s| s.queue_reply(conversation, client_id, content.clone(), reply_to));

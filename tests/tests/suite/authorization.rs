@@ -174,6 +174,8 @@ const UNSCOPED: &[(&str, &str, bool)] = &[
     ("POST", "/admin/users/{id}/disable", true),
     ("POST", "/admin/users/{id}/enable", true),
     ("GET", "/emojis", true),
+    // Its conversation_id is optional; a conversation not mine is 404 (search.rs).
+    ("GET", "/search", true),
     ("GET", "/conversations", true),
     ("POST", "/conversations", true),
     ("GET", "/events", true),

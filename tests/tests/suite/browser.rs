@@ -704,3 +704,142 @@ async fn people_reply_edit_and_delete_formatted_messages_live_and_accessibly() -
     assert_eq!(app.internal_errors(), Vec::<String>::new());
     Ok(())
 }
+
+#[tokio::test]
+async fn search_finds_a_message_deep_in_history_and_opens_the_conversation_there()
+-> anyhow::Result<()> {
+    use diesel::prelude::*;
+
+    let app = spawn().await;
+    let (a, b) = (Browser::start().await?, Browser::start().await?);
+    register(&a, &app, "alice").await?;
+    register(&b, &app, "bob").await?;
+    a.click(r#"[data-testid="new-conversation"]"#).await?;
+    a.fill(r#"[data-testid="new-title"]"#, "Launch").await?;
+    a.fill(r#"[data-testid="user-search"]"#, "bo").await?;
+    a.click(r#"[data-testid="search-result"][data-nickname="bob"]"#)
+        .await?;
+    a.click(r#"[data-testid="create-conversation"]"#).await?;
+    a.wait_for_text(r#"[data-testid="open-title"]"#, "Launch")
+        .await?;
+    let url = a.client.current_url().await?;
+    let conversation: i64 = url
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("the conversation's id in the address");
+    // Bob's message, then three pages of history after it, so that it is far from
+    // the newest page.
+    b.click(r#"[data-testid="conversation-item"]"#).await?;
+    send(&b, "The deploy checklist lives in the wiki").await?;
+    message(&a, "The deploy checklist lives in the wiki").await?;
+    diesel::sql_query(format!(
+        "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 150) \
+         INSERT INTO chat_messages (conversation_id, sender_id, content) \
+         SELECT {conversation}, (SELECT id FROM auth_users WHERE nickname = 'bob'), 'filler ' || n \
+         FROM numbers"
+    ))
+    .execute(&mut app.db.connect())?;
+    send(&a, "Shall we deploy tonight?").await?;
+    message(&b, "Shall we deploy tonight?").await?;
+    a.client.goto(&app.url("/")).await?;
+    a.wait_for(r#"[data-testid="connection"][data-state="live"]"#)
+        .await?;
+
+    // `/` goes to the search box; results come as one types, matches marked.
+    a.client
+        .find(Locator::Css("body"))
+        .await?
+        .send_keys("/")
+        .await?;
+    let focused = a
+        .client
+        .execute(
+            "return document.activeElement.getAttribute('data-testid')",
+            vec![],
+        )
+        .await?;
+    assert_eq!(focused.as_str(), Some("message-search"));
+    let search = a.wait_for(r#"[data-testid="message-search"]"#).await?;
+    search.send_keys("deploy").await?;
+    a.wait_until("two results", || async {
+        Ok(a.texts(r#"[data-testid="search-hit"]"#).await?.len() == 2)
+    })
+    .await?;
+    assert_eq!(a.texts(".search-snippet mark").await?, ["deploy", "deploy"]);
+    assert_accessible(&a, "the search results").await?;
+    // From this person: only Bob's.
+    a.client
+        .find(Locator::Css(r#"[data-testid="search-from"]"#))
+        .await?
+        .select_by_label("bob")
+        .await?;
+    a.wait_until("one result", || async {
+        Ok(a.texts(r#"[data-testid="search-hit"]"#).await?.len() == 1)
+    })
+    .await?;
+    let hit = a.wait_for(r#"[data-testid="search-hit"]"#).await?;
+    let found = hit.attr("data-message-id").await?.expect("an id");
+    assert!(hit.text().await?.contains("checklist"));
+
+    // The keyboard picks it; Enter opens the conversation at it, highlighted, with
+    // the history around it and not the newest page.
+    search.send_keys(&Key::Down.to_string()).await?;
+    a.wait_for(r#"[data-testid="search-hit"][aria-selected="true"]"#)
+        .await?;
+    search.send_keys(&Key::Enter.to_string()).await?;
+    a.wait_for_text(r#"[data-testid="open-title"]"#, "Launch")
+        .await?;
+    a.wait_for(&format!(
+        r#".message.highlighted[data-message-id="{found}"]"#
+    ))
+    .await?;
+    assert!(
+        a.texts(r#"[data-testid="body"]"#)
+            .await?
+            .iter()
+            .all(|text| text != "Shall we deploy tonight?"),
+        "the newest page is not loaded"
+    );
+    // Scrolling down loads the pages after it, up to the newest.
+    a.wait_until("the newest message", || async {
+        a.client
+            .execute(
+                "const t = document.querySelector('[data-testid=timeline]'); \
+                 t.scrollTop = t.scrollHeight; t.dispatchEvent(new Event('scroll'));",
+                vec![],
+            )
+            .await?;
+        Ok(a.texts(r#"[data-testid="body"]"#)
+            .await?
+            .iter()
+            .any(|text| text == "Shall we deploy tonight?"))
+    })
+    .await?;
+    // And up, the pages before it.
+    message(&a, "The deploy checklist lives in the wiki").await?;
+
+    // Ctrl+K comes back to it; what Bob says now is found.
+    send(&b, "Checklist updated").await?;
+    a.client
+        .find(Locator::Css("body"))
+        .await?
+        .send_keys(&format!("{}k", Key::Control))
+        .await?;
+    let search = a.wait_for(r#"[data-testid="message-search"]"#).await?;
+    search.clear().await?;
+    search.send_keys("checklist").await?;
+    a.wait_until("both of Bob's checklist messages", || async {
+        Ok(a.texts(r#"[data-testid="search-hit"]"#).await?.len() == 2)
+    })
+    .await?;
+    a.close().await?;
+    b.close().await?;
+    assert!(
+        app.internal_errors().is_empty(),
+        "{:?}",
+        app.internal_errors()
+    );
+    Ok(())
+}

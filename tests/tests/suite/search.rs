@@ -307,7 +307,6 @@ async fn any_query_is_text_and_bad_parameters_name_their_field() {
         (vec![("q", "")], "q"),
         (vec![("q", "   ")], "q"),
         (vec![("q", "\u{0}")], "q"),
-        (vec![], "q"),
         (vec![("q", long.as_str())], "q"),
         (vec![("q", "ship"), ("limit", "0")], "limit"),
         (vec![("q", "ship"), ("limit", limit_over.as_str())], "limit"),

@@ -16,7 +16,7 @@ use crate::time;
 pub struct Thread {
     pub replying_to: RwSignal<Option<MessageId>>,
     pub editing: RwSignal<Option<MessageId>>,
-    /// A message to bring into view (loading older pages) and highlight.
+    /// A message to bring into view (loading the history around it) and highlight.
     pub jump: RwSignal<Option<MessageId>>,
     pub highlighted: RwSignal<Option<MessageId>>,
     pub composer: NodeRef<html::Textarea>,

@@ -1,7 +1,7 @@
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_location, use_params_map};
 use natter_domain::state::PendingStatus;
 use natter_domain::{ClientId, ConversationId, MessageBody, MessageId};
 use wasm_bindgen::JsCast;
@@ -10,7 +10,7 @@ use crate::components::icons;
 use crate::components::members_panel::MembersPanel;
 use crate::components::message_item::{MessageItem, Thread, editable, use_thread};
 use crate::pages::not_found::NotFound;
-use crate::store::use_store;
+use crate::store::{Page, use_store};
 use crate::util::{after_layout, page_visible};
 
 /// How close to the top (px) scrolling loads the page of older messages.
@@ -34,18 +34,42 @@ pub fn ConversationPage() -> impl IntoView {
 #[component]
 fn Conversation(id: ConversationId) -> impl IntoView {
     let store = use_store();
-    provide_context(Thread::new());
+    let thread = Thread::new();
+    provide_context(thread);
     let summary = Memo::new(move |_| store.state.with(|s| s.conversation(id).cloned()));
     let exists = Memo::new(move |_| summary.with(Option::is_some));
     let members_open = RwSignal::new(false);
+    // `?message=ID` (a search result) opens the conversation at that message.
+    let location = use_location();
+    let target = Memo::new(move |_| {
+        location.search.with(|search| {
+            search
+                .trim_start_matches('?')
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("message="))
+                .and_then(|id| id.parse::<i64>().ok())
+                .map(MessageId)
+        })
+    });
 
     Effect::new(move |_| {
         let history = store
             .histories
             .with(|h| h.get(&id).copied().unwrap_or_default());
-        if store.ready.get() && exists.get() && !history.loaded && !history.loading {
-            store.load_page(id, false);
+        if !(store.ready.get() && exists.get()) || history.loaded || history.loading {
+            return;
         }
+        match target.get_untracked() {
+            Some(message) => thread.jump.set(Some(message)),
+            None => store.load_page(id, Page::Newest),
+        }
+    });
+    Effect::new(move |previous: Option<Option<MessageId>>| {
+        let message = target.get();
+        if previous.is_some_and(|previous| previous != message) && message.is_some() {
+            thread.jump.set(message);
+        }
+        message
     });
 
     view! {
@@ -129,11 +153,23 @@ fn Conversation(id: ConversationId) -> impl IntoView {
 fn Timeline(id: ConversationId) -> impl IntoView {
     let store = use_store();
     let list = NodeRef::<html::Ol>::new();
+    let history = Memo::new(move |_| {
+        store
+            .histories
+            .with(|h| h.get(&id).copied().unwrap_or_default())
+    });
+    // Opened at an older message, the messages after the loaded window wait unseen.
     let ids = Memo::new(move |_| {
+        let end = history.with(|h| h.window_end);
         store.state.with(|s| {
             s.messages
                 .get(&id)
-                .map(|m| m.iter().map(|m| m.id).collect::<Vec<_>>())
+                .map(|m| {
+                    m.iter()
+                        .map(|m| m.id)
+                        .filter(|m| end.is_none_or(|end| *m <= end))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
         })
     });
@@ -150,11 +186,6 @@ fn Timeline(id: ConversationId) -> impl IntoView {
                 .and_then(|m| m.iter().rev().find(|m| m.sent_by(me)))
                 .map(|m| m.id)
         })
-    });
-    let history = Memo::new(move |_| {
-        store
-            .histories
-            .with(|h| h.get(&id).copied().unwrap_or_default())
     });
     // Whether the view follows the newest message, and the scroll anchor kept while an
     // older page is inserted above.
@@ -178,7 +209,7 @@ fn Timeline(id: ConversationId) -> impl IntoView {
         };
         if history.get_untracked().has_older && !history.get_untracked().loading {
             anchor.set_value(Some((list.scroll_height(), list.scroll_top())));
-            store.load_page(id, true);
+            store.load_page(id, Page::Older);
         }
     };
 
@@ -216,15 +247,25 @@ fn Timeline(id: ConversationId) -> impl IntoView {
             return;
         };
         stick.set_value(
-            list.scroll_height() - list.scroll_top() - list.client_height() < STICK_WITHIN,
+            list.scroll_height() - list.scroll_top() - list.client_height() < STICK_WITHIN
+                && history.get_untracked().window_end.is_none(),
         );
         if list.scroll_top() < LOAD_OLDER_AT {
             load_older();
         }
+        if list.scroll_height() - list.scroll_top() - list.client_height() < LOAD_OLDER_AT {
+            store.load_page(id, Page::Newer);
+        }
         mark_seen();
     };
-    // Jumping to a message (a reply's original): load older pages until it is there,
-    // then bring it into view and highlight it for a moment.
+    // Whenever the history starts again from the newest page, follow the newest.
+    Effect::new(move |_| {
+        if !history.with(|h| h.loaded) {
+            stick.set_value(true);
+        }
+    });
+    // Jumping to a message (a reply's original, a search result): load the history
+    // around it unless it is there, then bring it into view and highlight it.
     let thread = use_thread();
     Effect::new(move |_| {
         let Some(target) = thread.jump.get() else {
@@ -233,7 +274,10 @@ fn Timeline(id: ConversationId) -> impl IntoView {
         thread.jump.set(None);
         stick.set_value(false);
         leptos::task::spawn_local(async move {
-            if !store.load_until(id, target).await {
+            if !store.open_at(id, target).await {
+                if !store.history(id).loaded {
+                    store.load_page(id, Page::Newest);
+                }
                 return;
             }
             after_layout(move || {
@@ -286,6 +330,9 @@ fn Timeline(id: ConversationId) -> impl IntoView {
                     last_mine=Signal::derive(move || last_mine.get() == Some(message))
                 />
             </For>
+            <Show when=move || history.with(|h| h.window_end.is_some())>
+                <li class="edge muted">"Scroll down for newer messages"</li>
+            </Show>
             <For each=move || pending.get() key=|id| *id let:client_id>
                 <PendingItem client_id />
             </For>
