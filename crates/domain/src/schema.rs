@@ -249,7 +249,7 @@ mod tests {
 
         #[test]
         fn a_search_the_schema_allows_is_accepted(raw in "[a-z\\p{Cc}\u{202e}\u{2066}\u{3000} \t]{0,12}") {
-            let parameter = <crate::api::SearchQuery as utoipa::IntoParams>::into_params(|| None)
+            let parameter = <SearchQuery as utoipa::IntoParams>::into_params(|| None)
                 .into_iter()
                 .find(|p| p.name == "q")
                 .expect("q");
