@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::process::{Child, Command};
 
@@ -134,8 +135,23 @@ impl Browser {
         }
     }
 
-    /// The texts of every element matching `css`, in document order.
+    /// The texts of every element matching `css`, in document order. A list the
+    /// page redraws between finding its elements and reading them is read again.
     pub async fn texts(&self, css: &str) -> anyhow::Result<Vec<String>> {
+        let mut attempts = 0;
+        loop {
+            match self.read_texts(css).await {
+                Err(CmdError::Standard(e))
+                    if e.error == ErrorStatus::StaleElementReference && attempts < 5 =>
+                {
+                    attempts += 1;
+                }
+                read => return Ok(read?),
+            }
+        }
+    }
+
+    async fn read_texts(&self, css: &str) -> Result<Vec<String>, CmdError> {
         let mut texts = Vec::new();
         for element in self.client.find_all(Locator::Css(css)).await? {
             texts.push(element.text().await?);

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
-use crate::people::{Person, register, run_tag, start_conversation};
+use crate::people::{Person, register, run_tag, sign_in, start_conversation};
 use crate::pg::psql;
 
 /// Rows per INSERT while seeding: each is one transaction, so progress shows.
@@ -47,6 +47,10 @@ pub struct Args {
     /// Queries of each kind.
     #[arg(long, default_value_t = 200)]
     queries: usize,
+    /// Search the history an earlier run seeded (and left in the database) as this
+    /// searcher, instead of seeding one.
+    #[arg(long)]
+    reuse: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -56,35 +60,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let node = args.node.trim_end_matches('/').to_owned();
     let db = args.database.as_str();
     let client = reqwest::Client::new();
-    let run = run_tag();
-    let searcher = register(&client, &node, &format!("s{run}_searcher")).await?;
-    let speaker = register(&client, &node, &format!("s{run}_speaker")).await?;
-    let stranger = register(&client, &node, &format!("s{run}_stranger")).await?;
-
-    // The searcher is in every (conversations / member_of)-th conversation.
-    let every = args.conversations / args.member_of;
-    let mut ids = Vec::new();
-    for n in 0..args.conversations {
-        let with = if n % every == 0 && n / every < args.member_of {
-            searcher.id
-        } else {
-            stranger.id
-        };
-        let title = format!("search {n}");
-        ids.push(start_conversation(&client, &node, &speaker, &[with], &title).await?);
-    }
-    let conversations = ids
-        .iter()
-        .enumerate()
-        .map(|(n, id)| format!("({n}, {id})"))
-        .collect::<Vec<_>>()
-        .join(", ");
     psql(
         db,
         &format!(
-            "DROP TABLE IF EXISTS natter_bench_words, natter_bench_conversations; \
-             CREATE TABLE natter_bench_conversations (n bigint PRIMARY KEY, id bigint NOT NULL); \
-             INSERT INTO natter_bench_conversations VALUES {conversations}; \
+            "DROP TABLE IF EXISTS natter_bench_words; \
              CREATE TABLE natter_bench_words (rank int PRIMARY KEY, word text NOT NULL); \
              INSERT INTO natter_bench_words \
              SELECT i, (SELECT string_agg(substr('{LETTERS}', \
@@ -96,12 +75,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ),
     )
     .await?;
-
-    seed(&args, speaker.id).await?;
+    let searcher = match &args.reuse {
+        Some(nickname) => Person {
+            id: psql(
+                db,
+                &format!(
+                    "SELECT id FROM auth_users WHERE nickname = '{}'",
+                    nickname.replace('\'', "''")
+                ),
+            )
+            .await?
+            .trim()
+            .parse()
+            .with_context(|| format!("{nickname} is not in the database"))?,
+            token: sign_in(&client, &node, nickname).await?,
+        },
+        None => seeded(&args, &client, &node).await?,
+    };
 
     let mine = format!(
-        "SELECT id FROM natter_bench_conversations WHERE n % {every} = 0 AND n / {every} < {}",
-        args.member_of
+        "SELECT conversation_id FROM chat_conversation_members WHERE user_id = {}",
+        searcher.id
     );
     let kinds = [
         (
@@ -142,12 +136,48 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("{}", cpu.report_since());
+    psql(db, "DROP TABLE natter_bench_words").await?;
+    Ok(())
+}
+
+/// Makes the people and conversations and seeds the history: answers the searcher.
+async fn seeded(args: &Args, client: &reqwest::Client, node: &str) -> anyhow::Result<Person> {
+    let run = run_tag();
+    let nickname = format!("s{run}_searcher");
+    let searcher = register(client, node, &nickname).await?;
+    let speaker = register(client, node, &format!("s{run}_speaker")).await?;
+    let stranger = register(client, node, &format!("s{run}_stranger")).await?;
+    // The searcher is in every (conversations / member_of)-th conversation.
+    let every = args.conversations / args.member_of;
+    let mut ids = Vec::new();
+    for n in 0..args.conversations {
+        let with = if n % every == 0 && n / every < args.member_of {
+            searcher.id
+        } else {
+            stranger.id
+        };
+        let title = format!("search {n}");
+        ids.push(start_conversation(client, node, &speaker, &[with], &title).await?);
+    }
+    let conversations = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| format!("({n}, {id})"))
+        .collect::<Vec<_>>()
+        .join(", ");
     psql(
-        db,
-        "DROP TABLE natter_bench_words, natter_bench_conversations",
+        &args.database,
+        &format!(
+            "DROP TABLE IF EXISTS natter_bench_conversations; \
+             CREATE TABLE natter_bench_conversations (n bigint PRIMARY KEY, id bigint NOT NULL); \
+             INSERT INTO natter_bench_conversations VALUES {conversations}"
+        ),
     )
     .await?;
-    Ok(())
+    seed(args, speaker.id).await?;
+    psql(&args.database, "DROP TABLE natter_bench_conversations").await?;
+    println!("search: the searcher is {nickname} (--reuse {nickname} searches this history again)");
+    Ok(searcher)
 }
 
 /// Fills the conversations with `--messages` messages from `speaker`, without the
