@@ -96,6 +96,10 @@ pub struct Config {
     /// 1h or 2d, or `unlimited`. (`0` is refused rather than read as either.)
     #[arg(long, env = "NATTER_EDIT_WINDOW", default_value = "1h", value_parser = parse_edit_window)]
     pub edit_window: EditWindow,
+    /// How long one search may run on PostgreSQL before it is stopped and answered 503
+    /// (field `q`), so that no query, however unlucky or hostile, holds the database.
+    #[arg(long, env = "NATTER_SEARCH_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub search_timeout: Duration,
 
     /// Most members a conversation may have.
     #[arg(long, env = "NATTER_MAX_MEMBERS", default_value_t = 1000)]
@@ -323,6 +327,7 @@ pub struct Limits {
     pub edit_window: Option<chrono::Duration>,
     pub session_lifetime: chrono::Duration,
     pub registration: Registration,
+    pub search_timeout: Duration,
 }
 
 impl Config {
@@ -330,6 +335,7 @@ impl Config {
         Limits {
             registration: self.registration,
             max_members: self.max_members,
+            search_timeout: self.search_timeout,
             edit_window: match self.edit_window {
                 EditWindow::Within(window) => {
                     Some(chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX))

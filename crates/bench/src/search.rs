@@ -127,11 +127,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for (kind, sql) in kinds {
         let queries = psql(db, &sql).await?;
         let queries: Vec<&str> = queries.lines().filter(|q| !q.trim().is_empty()).collect();
-        let (latencies, found) = measure(&client, &node, &searcher, &queries).await?;
+        let (latencies, found, refused) = measure(&client, &node, &searcher, &queries).await?;
         println!(
-            "{kind}: {} queries, {:.1} results a page on average, ms: {}",
+            "{kind}: {} queries, {refused} refused as too slow, {found:.1} results a page \
+             on average, ms: {}",
             queries.len(),
-            found,
             crate::percentiles(&latencies)
         );
     }
@@ -273,32 +273,38 @@ async fn seed(args: &Args, speaker: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs each query once, one after another: latencies, and results per page.
+/// Runs each query once, one after another: latencies, results per page, and how
+/// many were refused for running past natter's `--search-timeout` (503).
 async fn measure(
     client: &reqwest::Client,
     node: &str,
     searcher: &Person,
     queries: &[&str],
-) -> anyhow::Result<(Histogram<u64>, f64)> {
+) -> anyhow::Result<(Histogram<u64>, f64, usize)> {
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut found = 0usize;
+    let (mut found, mut refused) = (0usize, 0usize);
     for q in queries {
         let at = Instant::now();
-        let page: Value = client
+        let reply = client
             .get(format!("{node}/api/search"))
             .bearer_auth(&searcher.token)
             .query(&[("q", q)])
             .send()
-            .await?
-            .error_for_status()
-            .with_context(|| format!("searching {q:?}"))?
-            .json()
             .await?;
+        if reply.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            refused += 1;
+        } else {
+            let page: Value = reply
+                .error_for_status()
+                .with_context(|| format!("searching {q:?}"))?
+                .json()
+                .await?;
+            found += page["results"].as_array().map_or(0, Vec::len);
+        }
         let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
         latencies.record(micros.max(1))?;
-        found += page["results"].as_array().map_or(0, Vec::len);
     }
     #[allow(clippy::cast_precision_loss)] // an average, for printing
-    let average = found as f64 / queries.len().max(1) as f64;
-    Ok((latencies, average))
+    let average = found as f64 / queries.len().saturating_sub(refused).max(1) as f64;
+    Ok((latencies, average, refused))
 }

@@ -334,3 +334,40 @@ async fn any_query_is_text_and_bad_parameters_name_their_field() {
         app.internal_errors()
     );
 }
+
+#[tokio::test]
+#[ignore = "PostgreSQL only"]
+async fn a_search_past_its_time_is_stopped_and_refused() {
+    natter_tests::require_postgres("statement_timeout");
+    let app = TestApp::spawn_with(natter_tests::SpawnOptions::with_env(&[(
+        "NATTER_SEARCH_TIMEOUT",
+        "1ms",
+    )]))
+    .await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let c = app.conversation(&ada, "Slow", &[&bob]).await;
+    diesel::sql_query(format!(
+        "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 50000) \
+         INSERT INTO chat_messages (conversation_id, sender_id, content) \
+         SELECT {c}, {}, 'filler number ' || n FROM numbers",
+        bob.id
+    ))
+    .execute(&mut app.db.connect())
+    .expect("seed");
+    let reply = app.get(&search_path(&[("q", "zq")]), &ada).await;
+    assert_eq!(
+        (reply.status, reply.code(), reply.field()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "q"),
+        "{:?}",
+        reply.body
+    );
+    // The connection it ran on is fine for the next request.
+    for _ in 0..3 {
+        assert_eq!(app.get("/conversations", &ada).await.status, StatusCode::OK);
+    }
+    assert!(
+        app.internal_errors().is_empty(),
+        "{:?}",
+        app.internal_errors()
+    );
+}

@@ -5,6 +5,7 @@ use natter_domain::ErrorBody;
 use natter_domain::api::{SearchPage, SearchQuery};
 
 use crate::auth::CurrentUser;
+use crate::config::Limits;
 use crate::db::messages::search::{self, Scope};
 use crate::db::{self, Db};
 use crate::error::ApiError;
@@ -25,6 +26,7 @@ use crate::rate::{Action, RateLimits};
         (status = 404, description = "`conversation_id` names no conversation of mine", body = ErrorBody),
         (status = 422, description = "`q` empty or over 200 characters, a bad `limit` or a negative id", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+        (status = 503, description = "The search ran past `--search-timeout` (field `q`): more or longer words find faster", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -33,6 +35,7 @@ pub async fn search_messages(
     user: CurrentUser,
     db: web::Data<Db>,
     rates: web::Data<RateLimits>,
+    limits: web::Data<Limits>,
     query: web::Query<SearchQuery>,
 ) -> Result<web::Json<SearchPage>, ApiError> {
     rates.check(Action::Search, user.id)?;
@@ -42,9 +45,9 @@ pub async fn search_messages(
         sender: query.sender_id,
         before: query.before,
     };
-    let caller = user.id;
+    let (caller, timeout) = (user.id, limits.search_timeout);
     db::read(&db, move |conn| {
-        search::search(conn, caller, &text, scope, limit)
+        search::search(conn, caller, &text, scope, limit, timeout)
     })
     .await
     .map(web::Json)

@@ -12,18 +12,19 @@
 //! newest first, and `next_before` carries on from the oldest one looked at.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use natter_domain::api::{SearchHit, SearchPage, User};
 use natter_domain::search::{SearchText, highlights, holds_phrase};
-use natter_domain::{ConversationId, MessageId, UserId};
+use natter_domain::{ConversationId, ErrorCode, MessageId, UserId};
 
 use super::bare_message;
 use super::history::attach_reply_targets;
 use crate::db::conversations::require_member;
 use crate::db::models::{MessageRow, UserRow};
-use crate::db::{DbConnection, DbResult, users};
+use crate::db::{DbConnection, DbError, DbResult, Refusal, users};
 use crate::schema::{auth_users, chat_conversations, chat_messages};
 
 /// Messages a query too short for an index looks through, per page.
@@ -49,17 +50,43 @@ struct Found {
 
 /// Up to `limit` of the newest messages in `scope` that hold `query`, those holding
 /// it exactly first.
+///
+/// On PostgreSQL the finding statement may run for `timeout` at most: a plan that
+/// reads far too much is stopped, and the search refused (503, field `q`).
 pub fn search(
     conn: &mut DbConnection,
     caller: UserId,
     query: &SearchText,
     scope: Scope,
     limit: i64,
+    timeout: Duration,
 ) -> DbResult<SearchPage> {
     if let Some(conversation) = scope.conversation {
         require_member(conn, conversation, caller)?;
     }
-    let found = find(conn, caller, query, scope, limit)?;
+    let found = conn
+        .transaction(|conn| {
+            if let DbConnection::Pg(pg) = conn {
+                diesel::sql_query(format!(
+                    "SET LOCAL statement_timeout = {}",
+                    timeout.as_millis().max(1)
+                ))
+                .execute(pg)?;
+            }
+            find(conn, caller, query, scope, limit)
+        })
+        .map_err(|error| {
+            if timed_out(&error) {
+                Refusal::Coded {
+                    code: ErrorCode::Unavailable,
+                    message: "this search took too long: add a word, or make them longer",
+                    field: Some("q"),
+                }
+                .into()
+            } else {
+                error
+            }
+        })?;
     let ids: Vec<i64> = found.iter().filter(|f| f.hit).map(|f| f.id).collect();
     let scanned_to = found.iter().find(|f| !f.hit).map(|f| f.id);
     let next_before = match scanned_to {
@@ -109,6 +136,15 @@ pub fn search(
         results,
         next_before,
     })
+}
+
+/// PostgreSQL stopped the statement at `statement_timeout` (SQLSTATE 57014).
+fn timed_out(error: &DbError) -> bool {
+    matches!(
+        error,
+        DbError::Query(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("statement timeout")
+    )
 }
 
 /// `text` as a LIKE pattern that finds it anywhere (`\` escapes).
