@@ -148,6 +148,19 @@ impl TestApp {
         reply.body["id"].as_i64().expect("message id")
     }
 
+    /// Writes `count` messages `filler 1`, `filler 2`… from `sender` straight into the
+    /// database, in one statement: a long history, for tests of what reads it.
+    pub fn seed_messages(&self, conversation: i64, sender: i64, count: i64) {
+        use diesel::prelude::*;
+        diesel::sql_query(format!(
+            "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < {count}) \
+             INSERT INTO chat_messages (conversation_id, sender_id, content) \
+             SELECT {conversation}, {sender}, 'filler ' || n FROM numbers"
+        ))
+        .execute(&mut self.db.connect())
+        .expect("seed messages");
+    }
+
     /// Counts rows of a table directly in the database.
     pub fn count(&self, table: &str) -> i64 {
         self.number(&format!("SELECT count(*) AS n FROM {table}"))

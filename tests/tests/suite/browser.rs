@@ -708,8 +708,6 @@ async fn people_reply_edit_and_delete_formatted_messages_live_and_accessibly() -
 #[tokio::test]
 async fn search_finds_a_message_deep_in_history_and_opens_the_conversation_there()
 -> anyhow::Result<()> {
-    use diesel::prelude::*;
-
     let app = spawn().await;
     let (a, b) = (Browser::start().await?, Browser::start().await?);
     register(&a, &app, "alice").await?;
@@ -734,13 +732,8 @@ async fn search_finds_a_message_deep_in_history_and_opens_the_conversation_there
     b.click(r#"[data-testid="conversation-item"]"#).await?;
     send(&b, "The deploy checklist lives in the wiki").await?;
     message(&a, "The deploy checklist lives in the wiki").await?;
-    diesel::sql_query(format!(
-        "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 150) \
-         INSERT INTO chat_messages (conversation_id, sender_id, content) \
-         SELECT {conversation}, (SELECT id FROM auth_users WHERE nickname = 'bob'), 'filler ' || n \
-         FROM numbers"
-    ))
-    .execute(&mut app.db.connect())?;
+    let bob = app.number("SELECT id AS n FROM auth_users WHERE nickname = 'bob'");
+    app.seed_messages(conversation, bob, 150);
     send(&a, "Shall we deploy tonight?").await?;
     message(&b, "Shall we deploy tonight?").await?;
     a.client.goto(&app.url("/")).await?;

@@ -2,7 +2,6 @@
 //! (as they are now), following edits and deletions at once, paged by `before`, and
 //! every query answered as text.
 
-use diesel::prelude::*;
 use natter_domain::api::{SearchHit, SearchPage};
 use natter_tests::TestApp;
 use natter_tests::api::Person;
@@ -222,14 +221,7 @@ async fn short_queries_look_through_a_bounded_number_of_messages_a_page() {
     let c = app.conversation(&ada, "Long", &[&bob]).await;
     let old = app.send(c, &ada, "ok, old").await;
     // More messages than one page of a short query looks through, seeded in bulk.
-    diesel::sql_query(format!(
-        "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 6000) \
-         INSERT INTO chat_messages (conversation_id, sender_id, content) \
-         SELECT {c}, {}, 'filler ' || n FROM numbers",
-        bob.id
-    ))
-    .execute(&mut app.db.connect())
-    .expect("seed");
+    app.seed_messages(c, bob.id, 6000);
     let new = app.send(c, &ada, "ok, new").await;
 
     let first = search(&app, &bob, &[("q", "ok")]).await;
@@ -346,14 +338,7 @@ async fn a_search_past_its_time_is_stopped_and_refused() {
     .await;
     let (ada, bob) = (app.register("ada").await, app.register("bob").await);
     let c = app.conversation(&ada, "Slow", &[&bob]).await;
-    diesel::sql_query(format!(
-        "WITH RECURSIVE numbers (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 50000) \
-         INSERT INTO chat_messages (conversation_id, sender_id, content) \
-         SELECT {c}, {}, 'filler number ' || n FROM numbers",
-        bob.id
-    ))
-    .execute(&mut app.db.connect())
-    .expect("seed");
+    app.seed_messages(c, bob.id, 50_000);
     let reply = app.get(&search_path(&[("q", "zq")]), &ada).await;
     assert_eq!(
         (reply.status, reply.code(), reply.field()),

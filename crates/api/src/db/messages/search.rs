@@ -226,15 +226,9 @@ fn find(
         format!("${next}")
     };
     let phrase = query.phrase();
-    let fts_terms: Vec<String> = query
+    let (fts_terms, short_terms): (Vec<&str>, Vec<&str>) = query
         .terms()
-        .filter(|term| term.chars().count() >= SearchText::INDEXED_CHARS)
-        .map(fts5_string)
-        .collect();
-    let short_terms: Vec<&str> = query
-        .terms()
-        .filter(|term| term.chars().count() < SearchText::INDEXED_CHARS)
-        .collect();
+        .partition(|term| term.chars().count() >= SearchText::INDEXED_CHARS);
     let indexed = match conn {
         DbConnection::Pg(_) => !query.is_short(),
         DbConnection::Sqlite(_) => !fts_terms.is_empty(),
@@ -312,7 +306,13 @@ fn find(
                  ORDER BY s.rowid DESC LIMIT {wanted}"
             );
             let mut statement = bind_scope!(diesel::sql_query(numbered(conn, &sql)), caller, scope)
-                .bind::<Text, _>(fts_terms.join(" "))
+                .bind::<Text, _>(
+                    fts_terms
+                        .iter()
+                        .map(|term| fts5_string(term))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
                 .bind::<BigInt, _>(limit);
             for pattern in patterns {
                 statement = statement.bind::<Text, _>(pattern);
