@@ -101,6 +101,20 @@ pub struct Config {
     #[arg(long, env = "NATTER_SEARCH_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub search_timeout: Duration,
 
+    /// Where uploaded files are kept: a directory (default: `files` in the data
+    /// directory), or `s3://bucket/prefix` for S3-compatible storage that several
+    /// nodes share (credentials, region and endpoint from the usual `AWS_*`
+    /// variables, e.g. `AWS_ENDPOINT=http://127.0.0.1:9000` for a local server).
+    #[arg(long, env = "NATTER_STORAGE", value_parser = parse_storage)]
+    pub storage: Option<StorageUrl>,
+    /// The largest file that may be uploaded, in bytes or with a unit (KiB, MiB,
+    /// GiB); a larger one is refused (413) as soon as it passes the limit.
+    #[arg(long, env = "NATTER_MAX_UPLOAD", default_value = "25MiB", value_parser = parse_size)]
+    pub max_upload: u64,
+    /// How long an upload may wait to be attached to a message before it is removed.
+    #[arg(long, env = "NATTER_KEEP_UNATTACHED", default_value = "24h", value_parser = parse_duration)]
+    pub keep_unattached: Duration,
+
     /// Most members a conversation may have.
     #[arg(long, env = "NATTER_MAX_MEMBERS", default_value_t = 1000)]
     pub max_members: usize,
@@ -162,6 +176,9 @@ pub struct RateFlags {
     /// Searches (of people and of messages) and exports, per person.
     #[arg(long, env = "NATTER_RATE_SEARCH", default_value = "120/m")]
     pub rate_search: Rate,
+    /// Files uploaded per person.
+    #[arg(long, env = "NATTER_RATE_UPLOADS", default_value = "60/m")]
+    pub rate_uploads: Rate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -267,6 +284,65 @@ fn parse_edit_window(raw: &str) -> Result<EditWindow, String> {
 }
 
 /// An address (`10.0.0.1`) or a network (`10.0.0.0/8`).
+/// Where uploaded files are kept (`--storage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    Directory(PathBuf),
+    /// `s3://bucket/prefix`: the prefix may be empty.
+    S3 { bucket: String, prefix: String },
+}
+
+impl fmt::Display for StorageUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Directory(path) => write!(f, "{}", path.display()),
+            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+fn parse_storage(raw: &str) -> Result<StorageUrl, String> {
+    let Some(rest) = raw.strip_prefix("s3://") else {
+        if raw.contains("://") {
+            return Err("give a directory, or s3://bucket/prefix".into());
+        }
+        if raw.trim().is_empty() {
+            return Err("give a directory, or s3://bucket/prefix".into());
+        }
+        return Ok(StorageUrl::Directory(PathBuf::from(raw)));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err("s3:// needs a bucket: s3://bucket/prefix".into());
+    }
+    Ok(StorageUrl::S3 {
+        bucket: bucket.to_owned(),
+        prefix: prefix.trim_matches('/').to_owned(),
+    })
+}
+
+/// A size such as `25MiB`, `512KiB`, `1GiB` or plain bytes.
+fn parse_size(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let at = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(at);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a size such as 25MiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{raw:?}: the unit must be B, KiB, MiB or GiB")),
+    };
+    match number.checked_mul(scale) {
+        Some(0) => Err("the limit must be above 0".into()),
+        Some(size) => Ok(size),
+        None => Err(format!("{raw:?} is too large")),
+    }
+}
+
 fn parse_network(raw: &str) -> Result<ipnet::IpNet, String> {
     let raw = raw.trim();
     raw.parse::<ipnet::IpNet>()
@@ -328,6 +404,7 @@ pub struct Limits {
     pub session_lifetime: chrono::Duration,
     pub registration: Registration,
     pub search_timeout: Duration,
+    pub max_upload: u64,
 }
 
 impl Config {
@@ -336,6 +413,7 @@ impl Config {
             registration: self.registration,
             max_members: self.max_members,
             search_timeout: self.search_timeout,
+            max_upload: self.max_upload,
             edit_window: match self.edit_window {
                 EditWindow::Within(window) => {
                     Some(chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX))
@@ -346,6 +424,13 @@ impl Config {
                 .unwrap_or(chrono::Duration::MAX)
                 .min(chrono::Duration::days(MAX_LIFETIME_DAYS)),
         }
+    }
+
+    /// Where files are kept: `--storage`, else `files` in the data directory.
+    pub fn storage(&self) -> StorageUrl {
+        self.storage
+            .clone()
+            .unwrap_or_else(|| StorageUrl::Directory(self.data_dir.join("files")))
     }
 
     /// The database to use: DATABASE_URL, else the SQLite file in the data directory.
@@ -471,6 +556,40 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_is_a_directory_or_an_s3_bucket() {
+        assert_eq!(
+            parse_storage("s3://team-files/natter/"),
+            Ok(StorageUrl::S3 {
+                bucket: "team-files".into(),
+                prefix: "natter".into()
+            })
+        );
+        assert_eq!(
+            parse_storage("s3://b"),
+            Ok(StorageUrl::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            })
+        );
+        assert!(parse_storage("s3:///x").is_err());
+        assert!(parse_storage("gs://b").is_err());
+        assert_eq!(
+            parse_storage("/srv/files"),
+            Ok(StorageUrl::Directory("/srv/files".into()))
+        );
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("25MiB"), Ok(25 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
 
     #[test]
     fn database_url_hides_the_password() {

@@ -43,10 +43,11 @@ pub enum Action {
     React,
     MarkSeen,
     Search,
+    Upload,
 }
 
 impl Action {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::Register,
         Self::SignIn,
         Self::CreateConversation,
@@ -55,6 +56,7 @@ impl Action {
         Self::React,
         Self::MarkSeen,
         Self::Search,
+        Self::Upload,
     ];
 
     fn rate(self, flags: &RateFlags) -> Rate {
@@ -67,6 +69,7 @@ impl Action {
             Self::React => flags.rate_reactions,
             Self::MarkSeen => flags.rate_seen,
             Self::Search => flags.rate_search,
+            Self::Upload => flags.rate_uploads,
         }
     }
 
@@ -81,6 +84,7 @@ impl Action {
             Self::React => "react",
             Self::MarkSeen => "mark_seen",
             Self::Search => "search",
+            Self::Upload => "upload",
         }
     }
 
@@ -94,6 +98,7 @@ impl Action {
             Self::React => "too many reactions at once; try again shortly",
             Self::MarkSeen => "too many read receipts at once; try again shortly",
             Self::Search => "too many searches at once; try again shortly",
+            Self::Upload => "too many uploads at once; try again shortly",
         }
     }
 }

@@ -55,6 +55,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    chat_attachments (id) {
+        id -> Int8,
+        uploader_id -> Nullable<Int8>,
+        message_id -> Nullable<Int8>,
+        position -> Int4,
+        filename -> Text,
+        content_type -> Text,
+        size -> Int8,
+        width -> Nullable<Int4>,
+        height -> Nullable<Int4>,
+        thumbnail_type -> Nullable<Text>,
+        storage_key -> Text,
+        created_at -> Timestamp,
+        stored_at -> Nullable<Timestamp>,
+        discarded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     chat_conversation_members (conversation_id, user_id) {
         conversation_id -> Int8,
         user_id -> Int8,
@@ -158,6 +177,8 @@ diesel::table! {
 diesel::joinable!(auth_invites -> auth_users (created_by));
 diesel::joinable!(auth_password_resets -> auth_users (user_id));
 diesel::joinable!(auth_sessions -> auth_users (user_id));
+diesel::joinable!(chat_attachments -> auth_users (uploader_id));
+diesel::joinable!(chat_attachments -> chat_messages (message_id));
 diesel::joinable!(chat_conversation_members -> auth_users (user_id));
 diesel::joinable!(chat_conversation_members -> chat_conversations (conversation_id));
 diesel::joinable!(chat_conversations -> auth_users (created_by));
@@ -176,6 +197,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     auth_sign_in_throttle,
     auth_users,
+    chat_attachments,
     chat_conversation_members,
     chat_conversations,
     chat_emojis,

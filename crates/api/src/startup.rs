@@ -12,6 +12,8 @@ use utoipa_actix_web::AppExt;
 use crate::auth::{TokenKeys, password};
 use crate::client::ClientPath;
 use crate::config::{Config, DatabaseUrl};
+use crate::files::FileStore;
+use crate::files::purge::Purge;
 use crate::headers::SecurityHeaders;
 use crate::live::{self, Hub, StreamCaps};
 use crate::rate::RateLimits;
@@ -44,6 +46,10 @@ impl Application {
         .context("database start-up task failed")??;
 
         let secret = prepare(&pool, config).await?;
+        let store = FileStore::open(&config.storage())?;
+        store.check().await?;
+        let purge = web::Data::new(Purge::start(pool.clone(), store.clone(), config.keep_unattached));
+        let store = web::Data::new(store);
         let keys = web::Data::new(TokenKeys::new(secret.as_bytes()));
         let document = routes::openapi();
         let allowed = web::Data::new(routes::AllowedMethods::new(&document));
@@ -100,6 +106,8 @@ impl Application {
                 .app_data(limits.clone())
                 .app_data(client_path.clone())
                 .app_data(in_flight.clone())
+                .app_data(store.clone())
+                .app_data(purge.clone())
                 .configure(routes::extractor_configs)
                 .into_utoipa_app()
                 .service(
@@ -138,7 +146,7 @@ impl Application {
         // than actix's default of 25,000: idle streams cost little else.
         server = server.max_connections(usize::try_from(files).unwrap_or(usize::MAX));
         let server = server.run();
-        tracing::info!(%database, open_files = files, "listening on http://{address}");
+        tracing::info!(%database, storage = %config.storage(), open_files = files, "listening on http://{address}");
         Ok(Self { address, server })
     }
 

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ConversationId, MessageId, SessionId, UserId};
+use crate::ids::{AttachmentId, ConversationId, MessageId, SessionId, UserId};
 use crate::values::{
     ClientId, ConversationTitle, FieldError, ForField, MessageBody, Nickname, Password,
     ValidationError,
@@ -371,6 +371,9 @@ pub struct Message {
     /// The message this one answers, as it is now (not as it was when answered).
     #[serde(default)]
     pub reply_to: Option<ReplyTo>,
+    /// Its files, in the order they were attached; absent when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
     pub reactions: Vec<ReactionSummary>,
     pub seen_by: Vec<SeenEntry>,
 }
@@ -399,6 +402,7 @@ impl Message {
         self.edited_at = None;
         self.deleted = true;
         self.reply_to = None;
+        self.attachments.clear();
         self.reactions.clear();
     }
 
@@ -577,10 +581,61 @@ pub struct MessagePage {
     pub has_newer: bool,
 }
 
+/// A file: as `POST /api/uploads` answers it, and as one of a message's attachments.
+/// Its bytes are at `GET /api/attachments/{id}`, and when `thumbnail` is true a
+/// smaller copy (at most 400 px a side) at `GET /api/attachments/{id}/thumbnail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attachment {
+    pub id: AttachmentId,
+    /// The name it was uploaded under, cleaned (see [`crate::FileName`]).
+    pub filename: String,
+    /// In bytes, as served (an image's metadata removed).
+    pub size: i64,
+    /// Found from its bytes, never taken from the uploader.
+    pub content_type: String,
+    /// Pixels, for an image that could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<i32>,
+    #[serde(default)]
+    pub thumbnail: bool,
+}
+
+impl Attachment {
+    /// The types shown in the page (served inline); every other file is downloaded.
+    pub const INLINE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+    /// A message carries at most this many.
+    pub const MAX_PER_MESSAGE: usize = 10;
+
+    pub fn is_inline_image(&self) -> bool {
+        Self::INLINE_TYPES.contains(&self.content_type.as_str())
+    }
+
+    pub fn url(&self) -> String {
+        format!("/api/attachments/{}", self.id)
+    }
+
+    pub fn thumbnail_url(&self) -> String {
+        format!("/api/attachments/{}/thumbnail", self.id)
+    }
+}
+
+/// `POST /api/uploads?filename=`: the file's bytes are the request's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+pub struct UploadQuery {
+    /// Its name, shown and offered on download; cleaned, never used as a path.
+    pub filename: String,
+}
+
 /// `POST /api/conversations/{id}/messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessageRequest {
+    /// The text; may be empty (or absent) when `attachment_ids` names files.
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::message_body))]
     pub content: String,
     #[serde(default)]
@@ -589,11 +644,37 @@ pub struct SendMessageRequest {
     /// The message this one answers: a message of the same conversation, not deleted.
     #[serde(default)]
     pub reply_to_id: Option<MessageId>,
+    /// Files to attach (at most 10): my own uploads, not attached to any message yet.
+    #[serde(default)]
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 impl SendMessageRequest {
     pub fn validate(&self) -> Result<(MessageBody, Option<ClientId>), FieldError> {
-        let body = MessageBody::parse(&self.content).for_field("content")?;
+        let ids = &self.attachment_ids;
+        if ids.len() > Attachment::MAX_PER_MESSAGE {
+            return Err(FieldError::new(
+                "attachment_ids",
+                ValidationError::TooManyFiles {
+                    max: Attachment::MAX_PER_MESSAGE,
+                },
+            ));
+        }
+        if ids.iter().any(|id| id.get() <= 0) {
+            return Err(FieldError::new(
+                "attachment_ids",
+                ValidationError::NotMyUpload,
+            ));
+        }
+        if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+            return Err(FieldError::new("attachment_ids", ValidationError::Repeated));
+        }
+        let body = if ids.is_empty() {
+            MessageBody::parse(&self.content)
+        } else {
+            MessageBody::parse_caption(&self.content)
+        }
+        .for_field("content")?;
         let client_id = self
             .client_id
             .as_deref()
@@ -860,8 +941,34 @@ mod tests {
             content: "hi".into(),
             client_id: Some("not-a-uuid".into()),
             reply_to_id: None,
+            attachment_ids: Vec::new(),
         };
         assert_eq!(request.validate().expect_err("bad uuid").field, "client_id");
+    }
+
+    #[test]
+    fn files_may_come_without_text_but_not_too_many_or_twice() {
+        let with = |ids: Vec<i64>, content: &str| SendMessageRequest {
+            content: content.into(),
+            client_id: None,
+            reply_to_id: None,
+            attachment_ids: ids.into_iter().map(AttachmentId).collect(),
+        };
+        assert!(with(vec![1], "").validate().is_ok());
+        assert_eq!(
+            with(vec![], "").validate().expect_err("empty").field,
+            "content"
+        );
+        let eleven = with((1..=11).collect(), "hi")
+            .validate()
+            .expect_err("too many");
+        assert_eq!(eleven.field, "attachment_ids");
+        let twice = with(vec![3, 3], "").validate().expect_err("twice");
+        assert_eq!(twice.field, "attachment_ids");
+        assert_eq!(
+            with(vec![0], "").validate().expect_err("zero").field,
+            "attachment_ids"
+        );
     }
 
     #[test]
@@ -901,6 +1008,9 @@ mod tests {
         )
         .expect("extra fields are ignored");
         assert_eq!(parsed.content, "hi");
-        assert!(serde_json::from_str::<SendMessageRequest>(r#"{"contnet":"hi"}"#).is_err());
+        // A misspelt field leaves the text empty, which is refused by name.
+        let misspelt: SendMessageRequest =
+            serde_json::from_str(r#"{"contnet":"hi"}"#).expect("unknown fields are ignored");
+        assert_eq!(misspelt.validate().expect_err("no text").field, "content");
     }
 }

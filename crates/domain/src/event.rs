@@ -196,6 +196,7 @@ mod tests {
                 excerpt: "earlier".into(),
                 deleted: false,
             }),
+            attachments: Vec::new(),
             reactions: Vec::new(),
             seen_by: Vec::new(),
         }

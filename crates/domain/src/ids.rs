@@ -67,6 +67,10 @@ id_type!(
     /// A message; ids grow with time within a conversation.
     MessageId
 );
+id_type!(
+    /// An uploaded file: first waiting to be attached, then one of a message's files.
+    AttachmentId
+);
 
 #[cfg(test)]
 mod tests {

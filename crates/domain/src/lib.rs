@@ -14,8 +14,8 @@ pub mod state;
 pub mod values;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use ids::{ConversationId, MessageId, SessionId, UserId};
+pub use ids::{AttachmentId, ConversationId, MessageId, SessionId, UserId};
 pub use values::{
-    ClientId, ConversationTitle, EmojiKey, FieldError, MessageBody, Nickname, Password,
+    ClientId, ConversationTitle, EmojiKey, FieldError, FileName, MessageBody, Nickname, Password,
     ValidationError,
 };

@@ -565,6 +565,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reply_to: None,
+            attachments: Vec::new(),
             reactions: Vec::new(),
             seen_by: Vec::new(),
         }

@@ -44,6 +44,12 @@ pub enum ValidationError {
     OutOfRange { max: i64 },
     #[error("must name a message of this conversation that is not deleted")]
     NotInConversation,
+    #[error("must name at most {max} files")]
+    TooManyFiles { max: usize },
+    #[error("must name files I uploaded that are not attached to a message yet")]
+    NotMyUpload,
+    #[error("names the same file more than once")]
+    Repeated,
 }
 
 /// A [`ValidationError`] together with the request field it concerns.
@@ -293,6 +299,16 @@ impl MessageBody {
     pub const MAX_CHARS: usize = 4000;
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let body = Self::parse_caption(raw)?;
+        if body.0.is_empty() {
+            return Err(ValidationError::Empty);
+        }
+        Ok(body)
+    }
+
+    /// As [`Self::parse`], but empty (or blank) is allowed: the text of a message
+    /// that carries files.
+    pub fn parse_caption(raw: &str) -> Result<Self, ValidationError> {
         let unified = raw.replace("\r\n", "\n");
         if unified
             .chars()
@@ -304,12 +320,82 @@ impl MessageBody {
             return Err(ValidationError::InvisibleCharacter);
         }
         let value = nfc(unified.trim());
-        check_length(&value, 1, Self::MAX_CHARS)?;
+        if value.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::TooLong {
+                max: Self::MAX_CHARS,
+            });
+        }
         Ok(Self(value))
     }
 }
 
 string_value!(MessageBody);
+
+/// The name an uploaded file is shown and downloaded under, cleaned of anything that
+/// could make it a path or hide what it is: only what follows the last `/` or `\`,
+/// without control or text-direction characters, without leading dots and trailing
+/// dots or spaces, at most [`Self::MAX_CHARS`] characters (the extension kept). It is
+/// never used to name anything in storage.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FileName(String);
+
+impl FileName {
+    pub const MAX_CHARS: usize = 200;
+    /// The longest extension kept whole when a long name is shortened.
+    const MAX_EXTENSION_CHARS: usize = 16;
+
+    /// Cleans `raw`; refuses it only when nothing is left.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+        let kept: String = last
+            .chars()
+            .filter(|&c| !c.is_control() && !is_bidi_control(c))
+            .collect();
+        let kept = nfc(&kept);
+        let cleaned = kept
+            .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+            .trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+        if cleaned.is_empty() {
+            return Err(ValidationError::Empty);
+        }
+        Ok(Self(shorten(
+            cleaned,
+            Self::MAX_CHARS,
+            Self::MAX_EXTENSION_CHARS,
+        )))
+    }
+
+    /// The part after the last dot, if there is one.
+    pub fn extension(&self) -> Option<&str> {
+        self.0.rsplit_once('.').map(|(_, extension)| extension)
+    }
+}
+
+string_value!(FileName);
+
+/// `name` cut to `max` characters, keeping its extension (up to `max_extension`).
+fn shorten(name: &str, max: usize, max_extension: usize) -> String {
+    if name.chars().count() <= max {
+        return name.to_owned();
+    }
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, extension))
+            if !stem.is_empty() && extension.chars().count() <= max_extension =>
+        {
+            (stem, Some(extension))
+        }
+        _ => (name, None),
+    };
+    let room = max - extension.map_or(0, |e| e.chars().count() + 1);
+    let mut short: String = stem.chars().take(room).collect();
+    short.truncate(short.trim_end().len());
+    if let Some(extension) = extension {
+        short.push('.');
+        short.push_str(extension);
+    }
+    short
+}
 
 /// The key of an emoji in the server's set, such as `thumbs_up`: 1–32 of `a-z 0-9 _`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -538,6 +624,44 @@ mod tests {
         assert_eq!(
             ConversationTitle::parse(&"t".repeat(101)),
             Err(ValidationError::TooLong { max: 100 })
+        );
+    }
+
+    #[test]
+    fn file_names_are_cleaned_and_never_paths() {
+        let clean = |raw: &str| FileName::parse(raw).map(FileName::into_inner);
+        assert_eq!(clean("report.pdf").as_deref(), Ok("report.pdf"));
+        assert_eq!(clean("../../etc/passwd").as_deref(), Ok("passwd"));
+        assert_eq!(clean("C:\\Users\\me\\cat.png").as_deref(), Ok("cat.png"));
+        assert_eq!(clean("..\\..\\x").as_deref(), Ok("x"));
+        assert_eq!(clean(".htaccess").as_deref(), Ok("htaccess"));
+        assert_eq!(
+            clean("invoice\u{202e}fdp.exe").as_deref(),
+            Ok("invoicefdp.exe")
+        );
+        assert_eq!(clean("a\0b\nc\u{7}.txt").as_deref(), Ok("abc.txt"));
+        assert_eq!(clean("notes. . ").as_deref(), Ok("notes"));
+        assert_eq!(clean("dir/"), Err(ValidationError::Empty));
+        assert_eq!(clean(".."), Err(ValidationError::Empty));
+        assert_eq!(clean("\u{202e}\u{200f}"), Err(ValidationError::Empty));
+        let long = format!("{}.jpeg", "x".repeat(500));
+        let short = clean(&long).expect("valid");
+        assert_eq!(short.chars().count(), FileName::MAX_CHARS);
+        assert!(short.ends_with("x.jpeg"));
+        let no_extension = clean(&"é".repeat(300)).expect("valid");
+        assert_eq!(no_extension.chars().count(), FileName::MAX_CHARS);
+    }
+
+    #[test]
+    fn a_caption_may_be_empty_and_a_message_may_not() {
+        assert_eq!(
+            MessageBody::parse_caption(" \n ").map(MessageBody::into_inner),
+            Ok(String::new())
+        );
+        assert_eq!(MessageBody::parse(" \n "), Err(ValidationError::Empty));
+        assert_eq!(
+            MessageBody::parse_caption("a\u{1b}"),
+            Err(ValidationError::ControlCharacter)
         );
     }
 

@@ -466,6 +466,7 @@ impl Store {
                 content,
                 client_id: Some(client_id.to_string()),
                 reply_to_id: reply_to,
+                attachment_ids: Vec::new(),
             };
             let mut wait = 500;
             for attempt in 1..=SEND_ATTEMPTS {

@@ -9,6 +9,7 @@
 use diesel::prelude::*;
 
 pub mod accounts;
+pub mod attachments;
 pub mod channels;
 pub mod clock;
 pub mod conversations;

@@ -13,6 +13,7 @@ use crate::db::messages::change::Edited;
 use crate::db::messages::history::Cursor;
 use crate::db::{self, Db, messages};
 use crate::error::ApiError;
+use crate::files::purge::Purge;
 use crate::extract::Json;
 use crate::rate::{Action, RateLimits};
 
@@ -91,7 +92,7 @@ pub async fn message_history(
         (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
         (status = 409, description = "The conversation is closed", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 422, description = "Empty, too long or invalid content or client_id, or a reply_to_id that is not a live message of this conversation", body = ErrorBody),
+        (status = 422, description = "Empty (without files), too long or invalid content or client_id, a reply_to_id that is not a live message of this conversation, or attachment_ids that are not my own unattached uploads (at most 10)", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
@@ -107,6 +108,7 @@ pub async fn send_message(
     rates.check(Action::Send, session.0.user_id)?;
     let (content, client_id) = body.0.validate()?;
     let reply_to = body.0.reply_to_id;
+    let files = body.0.attachment_ids;
     let (id, UncheckedSession(session)) = (id.into_inner(), session);
     // The session is checked by the send's own statement (401 if it is not live).
     let (message, created) = messages::send::send(
@@ -117,6 +119,7 @@ pub async fn send_message(
         content,
         client_id,
         reply_to,
+        files,
     )
     .await?;
     Ok(if created {
@@ -195,12 +198,16 @@ pub async fn edit_message(
 pub async fn delete_message(
     user: CurrentUser,
     db: web::Data<Db>,
+    purge: web::Data<Purge>,
     rates: web::Data<RateLimits>,
     id: web::Path<MessageId>,
 ) -> Result<HttpResponse, ApiError> {
     rates.check(Action::Send, user.id)?;
     let (id, me) = (id.into_inner(), user.id);
-    db::write(&db, move |conn| messages::change::delete(conn, id, me)).await?;
+    let had_files = db::write(&db, move |conn| messages::change::delete(conn, id, me)).await?;
+    if had_files {
+        purge.soon();
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -14,6 +14,7 @@ mod conversations;
 mod emojis;
 mod events;
 mod export;
+mod files;
 mod health;
 mod messages;
 mod search;
@@ -93,6 +94,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(messages::add_reaction)
         .service(messages::remove_reaction)
         .service(search::search_messages)
+        .service(files::upload_file)
+        .service(files::download_attachment)
+        .service(files::attachment_thumbnail)
         .service(events::event_stream);
 }
 

@@ -16,7 +16,7 @@ use super::history::with_details;
 use super::{current_row, lock_conversation, visible_message};
 use crate::db::clock::{self, utc};
 use crate::db::models::{MemberRow, MessageRow};
-use crate::db::{DbConnection, DbResult, Refusal, events, per_backend, users};
+use crate::db::{DbConnection, DbResult, Refusal, attachments, events, per_backend, users};
 use crate::schema::{chat_events, chat_message_edits, chat_message_reactions, chat_messages};
 
 /// What an edit came to.
@@ -114,8 +114,9 @@ pub fn edit(
 }
 
 /// Deletes message `id`: its author may, and so may the conversation's owner. Deleting
-/// a deleted message again changes nothing.
-pub fn delete(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResult<()> {
+/// a deleted message again changes nothing. Its files are left to the purge; answers
+/// whether it had any.
+pub fn delete(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResult<bool> {
     conn.transaction(|conn| {
         let (row, member) = visible_message(conn, id, caller)?;
         if !author_or_owner(&row, &member, caller) {
@@ -128,7 +129,7 @@ pub fn delete(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResul
         lock_conversation(conn, row.conversation_id)?;
         let row = current_row(conn, row.id)?;
         if row.deleted_at.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         let version = row.version + 1;
         diesel::update(chat_messages::table.find(row.id))
@@ -145,6 +146,7 @@ pub fn delete(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResul
             chat_message_reactions::table.filter(chat_message_reactions::message_id.eq(row.id)),
         )
         .execute(conn)?;
+        let had_files = attachments::discard_of_message(conn, row.id)?;
         events::append(
             conn,
             row.conversation_id,
@@ -155,7 +157,8 @@ pub fn delete(conn: &mut DbConnection, id: MessageId, caller: UserId) -> DbResul
                 version,
             },
         )?;
-        scrub_log(conn, &row, version)
+        scrub_log(conn, &row, version)?;
+        Ok(had_files)
     })
 }
 

@@ -13,7 +13,7 @@ use super::bare_message;
 use crate::db::clock::utc;
 use crate::db::conversations::require_member;
 use crate::db::models::{MessageRow, UserRow};
-use crate::db::{DbConnection, DbResult, Refusal, users};
+use crate::db::{DbConnection, DbResult, Refusal, attachments, users};
 use crate::schema::{auth_users, chat_messages};
 
 /// One message with its reactions and seen-by, as the caller sees them.
@@ -261,8 +261,11 @@ fn attach_details(
             }),
         }
     }
+    let ids: Vec<i64> = messages.iter().map(|m| m.id.get()).collect();
+    let mut files = attachments::of_messages(conn, &ids)?;
     for message in messages.iter_mut() {
         message.reactions = by_message.remove(&message.id.get()).unwrap_or_default();
+        message.attachments = files.remove(&message.id.get()).unwrap_or_default();
     }
     attach_seen_by(conn, conversation, messages)
 }

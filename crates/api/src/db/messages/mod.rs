@@ -43,7 +43,7 @@ fn visible_message(
 /// reactions of a conversation all take this lock before they look at a message, so
 /// they are ordered one after another: a reaction or a reply cannot slip onto a
 /// message being deleted, and a deletion finds every reply committed before it.
-fn lock_conversation(conn: &mut DbConnection, conversation_id: i64) -> DbResult<bool> {
+fn lock_conversation(conn: &mut DbConnection, conversation_id: i64) -> QueryResult<bool> {
     let query = chat_conversations::table
         .find(conversation_id)
         .select(chat_conversations::closed_at);
@@ -85,6 +85,7 @@ fn bare_message(row: &MessageRow, sender: Option<User>) -> Message {
             excerpt: String::new(),
             deleted: true,
         }),
+        attachments: Vec::new(),
         reactions: Vec::new(),
         seen_by: Vec::new(),
     };

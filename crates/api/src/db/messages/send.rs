@@ -22,6 +22,10 @@
 //!    that is not deleted, read after the lock (a deletion takes the same lock first,
 //!    so it is either before the send, and refuses it, or after, and finds the reply);
 //!    otherwise 422 naming `reply_to_id`. The reply's event shows an excerpt of it.
+//!
+//!    Rule 5b, **the files**: each of `attachment_ids` is the sender's own stored
+//!    upload, attached to nothing, locked until the send commits (so that two sends
+//!    cannot both attach it); otherwise 422 naming `attachment_ids`.
 //! 6. **The message.** Its time is the database's clock after the lock; it becomes the
 //!    conversation's `last_activity_at`.
 //! 7. **Its event.** `message_created`, numbered from the conversation's
@@ -34,7 +38,9 @@
 //! send goes out at once. On PostgreSQL a batch is one autocommit statement
 //! ([`SEND_MANY`], or [`SEND_ONE`] for a lone send), put together from one piece of
 //! SQL per rule; on SQLite one `BEGIN IMMEDIATE` transaction takes the same steps
-//! send by send ([`send_on_sqlite`]). Either way each send's facts come back as a
+//! send by send ([`send_step_by_step`]). A send with files takes those steps in a
+//! transaction of its own on either backend, outside the queue: files are rare
+//! beside text, and the batch statement stays as it is measured. Either way each send's facts come back as a
 //! [`Checked`], and [`Checked::outcome`] alone decides what the send came to.
 //!
 //! One writer, not several: with two or four, the waiting sends split into smaller
@@ -54,19 +60,22 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use natter_domain::api::{Message, ReplyTo, User};
 use natter_domain::event::{Event, EventKind};
 use natter_domain::{
-    ClientId, ConversationId, FieldError, MessageBody, MessageId, SessionId, UserId,
-    ValidationError,
+    AttachmentId, ClientId, ConversationId, FieldError, MessageBody, MessageId, SessionId,
+    UserId, ValidationError,
 };
 use tokio::sync::oneshot;
 
-use super::bare_message;
+use super::{bare_message, lock_conversation};
 use super::history::with_details;
 use crate::config::DatabaseUrl;
 use crate::db::clock::{database_now, utc};
+use crate::db::attachments::{self, AttachmentRow};
 use crate::db::models::{MessageRow, NewMessage, UserRow};
 use crate::db::pool::Manager;
 use crate::db::prepared::{Param, PreparedSql};
-use crate::db::{Db, DbConnection, DbError, DbResult, Refusal, events, per_backend, read, users};
+use crate::db::{
+    Db, DbConnection, DbError, DbResult, Refusal, events, per_backend, read, users,
+};
 use crate::schema::{
     auth_sessions, auth_users, chat_conversation_members, chat_conversations, chat_messages,
 };
@@ -85,20 +94,32 @@ pub async fn send(
     body: MessageBody,
     client_id: Option<ClientId>,
     reply_to: Option<MessageId>,
+    files: Vec<AttachmentId>,
 ) -> DbResult<(Message, bool)> {
     let queue = db
         .send_queue()
         .ok_or_else(|| DbError::Batch("no send writer".into()))?;
-    let send = Send::new(
+    let with_files = !files.is_empty();
+    let mut send = Send::new(
         conversation,
         session,
         sender,
         &body,
         client_id,
         reply_to,
-        db.is_postgres(),
+        db.is_postgres() && !with_files,
     )?;
-    match queue.send(send).await? {
+    send.files = files;
+    let sent = if with_files {
+        crate::db::write(db, move |conn| {
+            let checked = conn.transaction(|conn| send_step_by_step(conn, &mut send))?;
+            Ok(checked.outcome(send))
+        })
+        .await?
+    } else {
+        queue.send(send).await?
+    };
+    match sent {
         Sent::New(message) => Ok((*message, true)),
         Sent::Existing(sender) => {
             let client_id = client_id.map(|id| id.to_string());
@@ -114,6 +135,11 @@ pub async fn send(
         Sent::NoSuchReplyTarget => Err(Refusal::Invalid(FieldError::new(
             "reply_to_id",
             ValidationError::NotInConversation,
+        ))
+        .into()),
+        Sent::FilesRefused => Err(Refusal::Invalid(FieldError::new(
+            "attachment_ids",
+            ValidationError::NotMyUpload,
         ))
         .into()),
         Sent::NotFound => Err(Refusal::NotFound.into()),
@@ -147,6 +173,8 @@ pub enum Sent {
     Closed,
     /// Rule 5a.
     NoSuchReplyTarget,
+    /// Rule 5b.
+    FilesRefused,
     /// No such conversation, or the sender is not a member (rule 2).
     NotFound,
     /// The session is revoked or expired (rule 1).
@@ -160,6 +188,9 @@ pub struct Send {
     sender: UserId,
     client_id: Option<String>,
     reply_to: Option<MessageId>,
+    /// Files to attach (rule 5b), and whether they were refused.
+    files: Vec<AttachmentId>,
+    files_refused: bool,
     message: Message,
     /// On PostgreSQL, its event's payload cut around those (SQLite writes the event
     /// whole, once it knows them).
@@ -190,6 +221,7 @@ impl Send {
             edited_at: None,
             deleted: false,
             reply_to: None,
+            attachments: Vec::new(),
             reactions: Vec::new(),
             seen_by: Vec::new(),
         };
@@ -202,6 +234,8 @@ impl Send {
             sender,
             client_id: client_id.as_ref().map(ToString::to_string),
             reply_to,
+            files: Vec::new(),
+            files_refused: false,
             message,
             event,
         })
@@ -265,6 +299,7 @@ impl Checked {
                 Sent::New(Box::new(send.message))
             }
             (_, Some(true), ..) => Sent::Closed,
+            (_, Some(false), ..) if send.files_refused => Sent::FilesRefused,
             (_, Some(false), ..) if send.reply_to.is_some() && self.reply_to.is_none() => {
                 Sent::NoSuchReplyTarget
             }
@@ -379,8 +414,8 @@ fn write(db: &Db, pool: &Pool<Manager>, sends: Vec<Send>) -> Vec<DbResult<Sent>>
     results
 }
 
-fn write_on(db: &Db, conn: &mut DbConnection, sends: Vec<Send>) -> Vec<DbResult<Sent>> {
-    let written = write_batch(db, conn, &sends);
+fn write_on(db: &Db, conn: &mut DbConnection, mut sends: Vec<Send>) -> Vec<DbResult<Sent>> {
+    let written = write_batch(db, conn, &mut sends);
     if sends.len() > 1 {
         tracing::debug!(sends = sends.len(), "sends written together");
     }
@@ -411,8 +446,8 @@ fn write_on(db: &Db, conn: &mut DbConnection, sends: Vec<Send>) -> Vec<DbResult<
             tracing::warn!(%error, sends = sends.len(), "a batch of sends failed: sending them one by one");
             sends
                 .into_iter()
-                .map(|send| {
-                    let mut row = write_batch(db, conn, std::slice::from_ref(&send))?;
+                .map(|mut send| {
+                    let mut row = write_batch(db, conn, std::slice::from_mut(&mut send))?;
                     let row = row
                         .pop()
                         .ok_or_else(|| DbError::Batch("a send went unanswered".into()))?;
@@ -445,22 +480,23 @@ impl DbError {
 }
 
 /// Writes `sends` by the rules above, answering one [`Checked`] per send in order.
-fn write_batch(db: &Db, conn: &mut DbConnection, sends: &[Send]) -> QueryResult<Vec<Checked>> {
+fn write_batch(db: &Db, conn: &mut DbConnection, sends: &mut [Send]) -> QueryResult<Vec<Checked>> {
     match conn {
         DbConnection::Pg(pg) => send_on_postgres(pg, sends),
         DbConnection::Sqlite(_) => db.write_blocking(conn, |conn| {
             sends
-                .iter()
-                .map(|send| send_on_sqlite(conn, send))
+                .iter_mut()
+                .map(|send| send_step_by_step(conn, send))
                 .collect()
         }),
     }
 }
 
-/// The rules as SQLite takes them, send by send, inside the writer's `BEGIN
-/// IMMEDIATE` transaction: SQLite has one writer at a time, so the transaction holds
-/// the only lock there is (rule 4) from before the first check.
-fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> {
+/// The rules step by step, one send at a time, inside a transaction: SQLite's
+/// writer's `BEGIN IMMEDIATE` (SQLite has one writer at a time, so the transaction
+/// holds the only lock there is from before the first check), or a send with files
+/// on either backend (PostgreSQL locks the conversation's row for rule 4).
+fn send_step_by_step(conn: &mut DbConnection, send: &mut Send) -> QueryResult<Checked> {
     let (conversation, sender) = (send.conversation(), send.sender());
     let mut checked = Checked {
         nickname: None,
@@ -502,12 +538,9 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
         return Ok(checked);
     }
     // Rules 4 and 5.
-    let closed_at: Option<NaiveDateTime> = chat_conversations::table
-        .find(conversation)
-        .select(chat_conversations::closed_at)
-        .first(conn)?;
-    checked.closed = Some(closed_at.is_some());
-    if closed_at.is_some() {
+    let closed = lock_conversation(conn, conversation)?;
+    checked.closed = Some(closed);
+    if closed {
         return Ok(checked);
     }
     // Rule 5a.
@@ -523,6 +556,17 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
             Some(shown)
         }
         None => None,
+    };
+    // Rule 5b.
+    let files = if send.files.is_empty() {
+        Vec::new()
+    } else {
+        let found = attachments::attachable(conn, send.sender, &send.files)?;
+        if found.len() != send.files.len() {
+            send.files_refused = true;
+            return Ok(checked);
+        }
+        found
     };
     // Rules 6 and 7: the time and the event number in one step.
     let (seq, now): (i64, NaiveDateTime) = per_backend!(conn, c => diesel::update(chat_conversations::table.find(conversation))
@@ -543,6 +587,8 @@ fn send_on_sqlite(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> 
         })
         .returning(chat_messages::id)
         .get_result(c))?;
+    attachments::attach(conn, id, &files)?;
+    send.message.attachments = files.iter().map(AttachmentRow::to_attachment).collect();
     let mut message = send.message.clone();
     message.id = MessageId(id);
     message.created_at = utc(now);
@@ -999,6 +1045,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reply_to: None,
+            attachments: Vec::new(),
             reactions: Vec::new(),
             seen_by: Vec::new(),
         };
