@@ -85,13 +85,16 @@ if ! diesel --version >/dev/null 2>&1; then
 fi
 
 # Python tools for the API tests: schemathesis (property-based requests from the
-# OpenAPI document), openapi-spec-validator, and the Prometheus client library, whose
-# text-format parser reads /metrics back; in a venv of their own.
+# OpenAPI document), openapi-spec-validator, the Prometheus client library, whose
+# text-format parser reads /metrics back, and moto, whose server mode is the
+# S3-compatible storage the file tests use; in a venv of their own.
 venv="${NATTER_VENV:-${XDG_DATA_HOME:-$HOME/.local/share}/natter/venv}"
-python_tools=("schemathesis==4.32.5" "openapi-spec-validator==0.9.0" "prometheus-client==0.23.1")
+python_tools=("schemathesis==4.32.5" "openapi-spec-validator==0.9.0" "prometheus-client==0.23.1"
+  "moto[server]==5.2.5")
 if ! "$venv/bin/st" --version 2>/dev/null | grep -q '4\.32\.5' \
   || ! "$venv/bin/openapi-spec-validator" --version >/dev/null 2>&1 \
-  || ! "$venv/bin/python" -c 'import prometheus_client.parser' 2>/dev/null; then
+  || ! "$venv/bin/python" -c 'import prometheus_client.parser' 2>/dev/null \
+  || ! "$venv/bin/moto_server" --help >/dev/null 2>&1; then
   say "installing ${python_tools[*]} into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${python_tools[@]}"

@@ -148,6 +148,42 @@ impl TestApp {
         reply.body["id"].as_i64().expect("message id")
     }
 
+    /// `who` uploads `bytes` as `filename`; the answer (201 with the file).
+    pub async fn upload(&self, who: &Person, filename: &str, bytes: Vec<u8>) -> Reply {
+        let response = self
+            .client
+            .post(self.url("/api/uploads"))
+            .query(&[("filename", filename)])
+            .bearer_auth(&who.token)
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("upload {filename}: {error}"));
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Reply { status, body }
+    }
+
+    /// `who` uploads `bytes` as `filename`, expecting it stored; answers its id.
+    pub async fn uploaded(&self, who: &Person, filename: &str, bytes: Vec<u8>) -> i64 {
+        let reply = self.upload(who, filename, bytes).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "upload {filename}: {:?}", reply.body);
+        reply.body["id"].as_i64().expect("attachment id")
+    }
+
+    /// `GET /api{path}` as `who`, with extra `headers`: the raw response (files).
+    pub async fn fetch(&self, path: &str, who: &Person, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(self.url(&format!("/api{path}"))).bearer_auth(&who.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"))
+    }
+
     /// Writes `count` messages `filler 1`, `filler 2`… from `sender` straight into the
     /// database, in one statement: a long history, for tests of what reads it.
     pub fn seed_messages(&self, conversation: i64, sender: i64, count: i64) {

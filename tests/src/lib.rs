@@ -66,6 +66,9 @@ pub fn require_postgres(what: &str) {
 /// temporary directory.
 pub struct TestDb {
     kind: Kind,
+    /// The file store of the nodes on this database (`NATTER_STORAGE`), shared by
+    /// them as a bucket would be.
+    files: tempfile::TempDir,
 }
 
 enum Kind {
@@ -133,6 +136,7 @@ impl TestDb {
         let url = format!("sqlite://{}", dir.join(SQLITE_FILE).display());
         Self {
             kind: Kind::Sqlite { url, _dir: None },
+            files: files_dir(),
         }
     }
 
@@ -152,6 +156,7 @@ impl TestDb {
         let url = format!("{}/{name}", server_url());
         Self {
             kind: Kind::Postgres { name, url },
+            files: files_dir(),
         }
     }
 
@@ -162,6 +167,11 @@ impl TestDb {
         diesel::sql_query(format!("CREATE DATABASE {name}{options}"))
             .execute(&mut admin_connection())
             .expect("create test database");
+    }
+
+    /// Where the nodes on this database keep files.
+    pub fn files(&self) -> &Path {
+        self.files.path()
     }
 
     pub fn url(&self) -> &str {
@@ -192,6 +202,10 @@ impl TestDb {
         }
         .expect("read applied migrations")
     }
+}
+
+fn files_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary file store")
 }
 
 impl Drop for TestDb {
@@ -501,6 +515,20 @@ impl TestApp {
     }
 
     async fn start(db: Arc<TestDb>, url: Option<&str>, options: &SpawnOptions) -> Self {
+        let chosen = |name: &str| options.extra_env.iter().any(|(n, _)| n == name);
+        let mut options_with_files;
+        let mut options = options;
+        if !chosen("NATTER_STORAGE") && !chosen("NATTER_DATA_DIR") {
+            options_with_files = SpawnOptions {
+                web_dir: options.web_dir.clone(),
+                database_port: options.database_port,
+                extra_env: options.extra_env.clone(),
+            };
+            options_with_files
+                .extra_env
+                .push(("NATTER_STORAGE".into(), db.files().display().to_string()));
+            options = &options_with_files;
+        }
         let (child, address, logs) = start_natter(url, options).await.expect("natter starts");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

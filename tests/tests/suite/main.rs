@@ -12,6 +12,7 @@ mod changes;
 mod copy;
 mod events;
 mod export;
+mod files;
 mod hostile;
 mod metrics;
 mod migrations;
