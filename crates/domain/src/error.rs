@@ -27,6 +27,8 @@ pub enum ErrorCode {
     OwnerMustTransfer,
     /// The request body is over the size limit.
     PayloadTooLarge,
+    /// `Range` asks for bytes outside the file.
+    RangeNotSatisfiable,
     /// Registration is by invitation: `invite_code` is missing or unknown.
     InviteRequired,
     /// The invitation has expired or been used up.
@@ -83,6 +85,7 @@ impl ErrorCode {
             | Self::VersionConflict => 409,
             Self::InviteExpired | Self::MessageDeleted => 410,
             Self::PayloadTooLarge => 413,
+            Self::RangeNotSatisfiable => 416,
             Self::InvalidValue => 422,
             Self::RateLimited | Self::TooManyStreams => 429,
             Self::Unavailable => 503,

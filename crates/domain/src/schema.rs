@@ -248,6 +248,20 @@ mod tests {
         }
 
         #[test]
+        fn a_filename_the_schema_allows_is_accepted(raw in "[a./\\\\\\p{Cc}\u{202e}\u{200b}\u{3000} ]{0,8}") {
+            let parameter = <crate::api::UploadQuery as utoipa::IntoParams>::into_params(|| None)
+                .into_iter()
+                .find(|p| p.name == "filename")
+                .expect("filename");
+            let json = serde_json::to_value(&parameter).expect("serialise");
+            let literal = Regex::new(json["schema"]["pattern"].as_str().expect("a pattern"))
+                .expect("a regex");
+            prop_assert_eq!(json["required"].as_bool(), Some(true));
+            let accepted = crate::values::FileName::parse(&raw).is_ok();
+            prop_assert_eq!(literal.is_match(&raw), accepted, "{:?}", raw);
+        }
+
+        #[test]
         fn a_search_the_schema_allows_is_accepted(raw in "[a-z\\p{Cc}\u{202e}\u{2066}\u{3000} \t]{0,12}") {
             let parameter = <SearchQuery as utoipa::IntoParams>::into_params(|| None)
                 .into_iter()

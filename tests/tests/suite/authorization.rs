@@ -179,6 +179,11 @@ const UNSCOPED: &[(&str, &str, bool)] = &[
     ("GET", "/conversations", true),
     ("POST", "/conversations", true),
     ("GET", "/events", true),
+    // A file is served to the members of its message's conversation only, and to its
+    // uploader before it is attached: tests/suite/files.rs.
+    ("POST", "/uploads", true),
+    ("GET", "/attachments/{id}", true),
+    ("GET", "/attachments/{id}/thumbnail", true),
 ];
 
 async fn documented_routes(app: &TestApp) -> BTreeSet<(String, String)> {

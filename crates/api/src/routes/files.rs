@@ -221,11 +221,11 @@ fn store_failed(error: object_store::Error) -> ApiError {
     tag = "files",
     params(("id" = AttachmentId, Path, description = "Attachment id")),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream"),
-        (status = 206, description = "The part `Range` asked for", content_type = "application/octet-stream"),
+        (status = 200, description = "The file, as its `Content-Type` says", content_type = "*/*"),
+        (status = 206, description = "The part `Range` asked for", content_type = "*/*"),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such file, or not a member of its conversation", body = ErrorBody),
-        (status = 416, description = "`Range` outside the file"),
+        (status = 416, description = "`Range` outside the file", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -251,10 +251,14 @@ pub async fn download_attachment(
                 // Several ranges: the whole file (a server may ignore Range).
                 Some(_) => None,
                 None => {
+                    let body = ErrorBody::new(
+                        ErrorCode::RangeNotSatisfiable,
+                        format!("Range must ask for bytes within the file's {size}"),
+                        Some("Range".into()),
+                    );
                     return Ok(HttpResponse::RangeNotSatisfiable()
                         .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
-                        .insert_header(file_csp())
-                        .finish());
+                        .json(body));
                 }
             }
         }
@@ -296,7 +300,7 @@ pub async fn download_attachment(
     tag = "files",
     params(("id" = AttachmentId, Path, description = "Attachment id")),
     responses(
-        (status = 200, description = "The thumbnail (JPEG, or PNG when transparent)", content_type = "image/jpeg"),
+        (status = 200, description = "The thumbnail (JPEG, or PNG when transparent)", content_type = "image/*"),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such file, not a member of its conversation, or it has no thumbnail", body = ErrorBody),
     ),
