@@ -67,6 +67,7 @@ struct History {
     old: i64,
     first: i64,
     edited: i64,
+    plan: i64,
 }
 
 /// A little of everything: messages, a reaction, a receipt, an edit, a reply, a
@@ -115,6 +116,15 @@ async fn make_history(sqlite: &TestApp) -> History {
         )
         .await;
     assert_eq!(answer.status, StatusCode::CREATED);
+    let plan = sqlite.uploaded(&ada, "plan.txt", b"T-1: fuel".to_vec()).await;
+    let with_file = sqlite
+        .post(
+            &format!("/conversations/{launch}/messages"),
+            &ada,
+            &json!({"content": "", "attachment_ids": [plan]}),
+        )
+        .await;
+    assert_eq!(with_file.status, StatusCode::CREATED, "{:?}", with_file.body);
     let oops = sqlite.send(launch, &ada, "wrong window").await;
     let deleted = sqlite
         .call(
@@ -168,6 +178,7 @@ async fn make_history(sqlite: &TestApp) -> History {
         old,
         first,
         edited,
+        plan,
     }
 }
 
@@ -188,6 +199,7 @@ async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
         old,
         first,
         edited,
+        plan,
     } = make_history(&sqlite).await;
     let people = [&ada, &grace, &linus];
     let before = answers(&sqlite, &people, &[launch, old], &[first, edited]).await;
@@ -225,11 +237,20 @@ async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
         "chat_message_reactions",
         "chat_seen_messages",
         "chat_events",
+        "chat_attachments",
     ] {
         assert!(output.contains(table), "the counts name {table}: {output}");
     }
 
-    let postgres = TestApp::spawn_on(target.clone(), SpawnOptions::default()).await;
+    // The files stay where they are: the new node is pointed at the same store.
+    let files = source.files().display().to_string();
+    let postgres = TestApp::spawn_on(
+        target.clone(),
+        SpawnOptions::with_env(&[("NATTER_STORAGE", &files)]),
+    )
+    .await;
+    let file = postgres.fetch(&format!("/attachments/{plan}"), &grace, &[]).await;
+    assert_eq!(file.bytes().await.expect("bytes").as_ref(), b"T-1: fuel");
     assert_eq!(
         answers(&postgres, &people, &[launch, old], &[first, edited]).await,
         before

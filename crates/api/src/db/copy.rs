@@ -79,6 +79,11 @@ rows! {
                   subject_user_id: Option<i64>, payload: String, created_at: NaiveDateTime,
                   txid: i64, position: Option<i64>, message_id: Option<i64> }
     natter_settings { name: String, value: String, created_at: NaiveDateTime }
+    chat_attachments { id: i64, uploader_id: Option<i64>, message_id: Option<i64>, position: i32,
+                       filename: String, content_type: String, size: i64, width: Option<i32>,
+                       height: Option<i32>, thumbnail_type: Option<String>, storage_key: String,
+                       created_at: NaiveDateTime, stored_at: Option<NaiveDateTime>,
+                       discarded_at: Option<NaiveDateTime> }
 }
 
 /// Copies `$table` in chunks of ids (`by_id`) or all at once (`whole`, for the
@@ -208,6 +213,9 @@ fn copy_all(
         copy_table!(by_id chat_message_reactions, source, target),
         copy_table!(by_id chat_seen_messages, source, target),
         copy_table!(by_id chat_events, source, target),
+        // The rows only: the files stay in the store, under the same keys (the README
+        // says how to move them with the database).
+        copy_table!(by_id chat_attachments, source, target),
         copy_table!(whole natter_settings, source, target),
     ])
 }
