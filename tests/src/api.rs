@@ -168,13 +168,26 @@ impl TestApp {
     /// `who` uploads `bytes` as `filename`, expecting it stored; answers its id.
     pub async fn uploaded(&self, who: &Person, filename: &str, bytes: Vec<u8>) -> i64 {
         let reply = self.upload(who, filename, bytes).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "upload {filename}: {:?}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "upload {filename}: {:?}",
+            reply.body
+        );
         reply.body["id"].as_i64().expect("attachment id")
     }
 
     /// `GET /api{path}` as `who`, with extra `headers`: the raw response (files).
-    pub async fn fetch(&self, path: &str, who: &Person, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self.client.get(self.url(&format!("/api{path}"))).bearer_auth(&who.token);
+    pub async fn fetch(
+        &self,
+        path: &str,
+        who: &Person,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .get(self.url(&format!("/api{path}")))
+            .bearer_auth(&who.token);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

@@ -289,7 +289,10 @@ fn parse_edit_window(raw: &str) -> Result<EditWindow, String> {
 pub enum StorageUrl {
     Directory(PathBuf),
     /// `s3://bucket/prefix`: the prefix may be empty.
-    S3 { bucket: String, prefix: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
 }
 
 impl fmt::Display for StorageUrl {

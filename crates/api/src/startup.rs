@@ -48,7 +48,11 @@ impl Application {
         let secret = prepare(&pool, config).await?;
         let store = FileStore::open(&config.storage())?;
         store.check().await?;
-        let purge = web::Data::new(Purge::start(pool.clone(), store.clone(), config.keep_unattached));
+        let purge = web::Data::new(Purge::start(
+            pool.clone(),
+            store.clone(),
+            config.keep_unattached,
+        ));
         let store = web::Data::new(store);
         let keys = web::Data::new(TokenKeys::new(secret.as_bytes()));
         let document = routes::openapi();

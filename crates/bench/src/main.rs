@@ -15,6 +15,7 @@ mod search;
 mod send;
 mod storm;
 mod streams;
+mod upload;
 mod web;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ enum Scenario {
     /// Streams reopened with Last-Event-ID: 1 over a long log: another person's
     /// latency meanwhile.
     ReplayStorm(replay_storm::Args),
+    /// Concurrent large uploads (MB/s, and the node's memory while they stream), then
+    /// thumbnail requests (latency).
+    Upload(upload::Args),
 }
 
 #[tokio::main]
@@ -65,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Overload(args) => overload::run(args).await,
         Scenario::ReplayStorm(args) => replay_storm::run(args).await,
         Scenario::Search(args) => search::run(args).await,
+        Scenario::Upload(args) => upload::run(args).await,
     }
 }
 

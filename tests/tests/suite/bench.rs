@@ -262,3 +262,27 @@ async fn the_replay_storm_scenario_runs() {
     assert!(out.contains("GET /api/me ms, during: p50="), "{out}");
     assert_eq!(app.internal_errors(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_upload_scenario_runs() {
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
+    let pid = app.pid().expect("natter runs").to_string();
+    let out = bench(&[
+        "upload",
+        "--node",
+        &app.address,
+        "--uploads",
+        "3",
+        "--mib",
+        "2",
+        "--thumbnails",
+        "20",
+        "--natter-pid",
+        &pid,
+    ])
+    .await;
+    assert!(out.contains("upload: 3 × 2 MiB at once in "), "{out}");
+    assert!(out.contains("growth per concurrent upload"), "{out}");
+    assert!(out.contains("thumbnail requests, 8 at once: p50="), "{out}");
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}

@@ -116,7 +116,9 @@ async fn make_history(sqlite: &TestApp) -> History {
         )
         .await;
     assert_eq!(answer.status, StatusCode::CREATED);
-    let plan = sqlite.uploaded(&ada, "plan.txt", b"T-1: fuel".to_vec()).await;
+    let plan = sqlite
+        .uploaded(&ada, "plan.txt", b"T-1: fuel".to_vec())
+        .await;
     let with_file = sqlite
         .post(
             &format!("/conversations/{launch}/messages"),
@@ -124,7 +126,12 @@ async fn make_history(sqlite: &TestApp) -> History {
             &json!({"content": "", "attachment_ids": [plan]}),
         )
         .await;
-    assert_eq!(with_file.status, StatusCode::CREATED, "{:?}", with_file.body);
+    assert_eq!(
+        with_file.status,
+        StatusCode::CREATED,
+        "{:?}",
+        with_file.body
+    );
     let oops = sqlite.send(launch, &ada, "wrong window").await;
     let deleted = sqlite
         .call(
@@ -249,7 +256,9 @@ async fn data_made_on_sqlite_is_served_the_same_from_postgresql() {
         SpawnOptions::with_env(&[("NATTER_STORAGE", &files)]),
     )
     .await;
-    let file = postgres.fetch(&format!("/attachments/{plan}"), &grace, &[]).await;
+    let file = postgres
+        .fetch(&format!("/attachments/{plan}"), &grace, &[])
+        .await;
     assert_eq!(file.bytes().await.expect("bytes").as_ref(), b"T-1: fuel");
     assert_eq!(
         answers(&postgres, &people, &[launch, old], &[first, edited]).await,

@@ -56,7 +56,12 @@ pub struct Stored {
 }
 
 /// Writes the row of an upload about to be stored under `key`; answers its id.
-pub fn begin(conn: &mut DbConnection, uploader: UserId, filename: &FileName, key: &str) -> DbResult<AttachmentId> {
+pub fn begin(
+    conn: &mut DbConnection,
+    uploader: UserId,
+    filename: &FileName,
+    key: &str,
+) -> DbResult<AttachmentId> {
     let id = diesel::insert_into(chat_attachments::table)
         .values((
             chat_attachments::uploader_id.eq(uploader.get()),
@@ -88,7 +93,11 @@ pub fn forget(conn: &mut DbConnection, id: AttachmentId) -> DbResult<()> {
 /// File `id` as `caller` may download it: a file of a message in one of their
 /// conversations (not deleted), or their own upload not attached yet. Anything else
 /// is not found.
-pub fn for_download(conn: &mut DbConnection, id: AttachmentId, caller: UserId) -> DbResult<AttachmentRow> {
+pub fn for_download(
+    conn: &mut DbConnection,
+    id: AttachmentId,
+    caller: UserId,
+) -> DbResult<AttachmentRow> {
     let (row, conversation, deleted_at) = chat_attachments::table
         .left_join(chat_messages::table)
         .filter(chat_attachments::id.eq(id.get()))
@@ -117,7 +126,11 @@ pub fn for_download(conn: &mut DbConnection, id: AttachmentId, caller: UserId) -
 
 /// Of `ids`, those `sender` may attach (stored, theirs, not attached), locked until
 /// the send commits so that no other send attaches them meanwhile; in `ids`' order.
-pub fn attachable(conn: &mut DbConnection, sender: UserId, ids: &[AttachmentId]) -> QueryResult<Vec<AttachmentRow>> {
+pub fn attachable(
+    conn: &mut DbConnection,
+    sender: UserId,
+    ids: &[AttachmentId],
+) -> QueryResult<Vec<AttachmentRow>> {
     let wanted: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     macro_rules! query {
         () => {
@@ -152,7 +165,10 @@ pub fn attach(conn: &mut DbConnection, message: i64, rows: &[AttachmentRow]) -> 
 }
 
 /// The files of `messages`, each message's in order.
-pub fn of_messages(conn: &mut DbConnection, messages: &[i64]) -> QueryResult<HashMap<i64, Vec<Attachment>>> {
+pub fn of_messages(
+    conn: &mut DbConnection,
+    messages: &[i64],
+) -> QueryResult<HashMap<i64, Vec<Attachment>>> {
     let mut by_message: HashMap<i64, Vec<Attachment>> = HashMap::new();
     if messages.is_empty() {
         return Ok(by_message);
@@ -165,7 +181,10 @@ pub fn of_messages(conn: &mut DbConnection, messages: &[i64]) -> QueryResult<Has
         .load(conn)?;
     for row in rows {
         if let Some(message) = row.message_id {
-            by_message.entry(message).or_default().push(row.to_attachment());
+            by_message
+                .entry(message)
+                .or_default()
+                .push(row.to_attachment());
         }
     }
     Ok(by_message)
@@ -188,14 +207,20 @@ pub fn discard_of_message(conn: &mut DbConnection, message: i64) -> QueryResult<
 /// database leaves its files unattached too).
 macro_rules! purgeable_filter {
     ($unattached_before:expr) => {
-        chat_attachments::discarded_at.is_not_null().or(chat_attachments::message_id
-            .is_null()
-            .and(chat_attachments::created_at.lt($unattached_before)))
+        chat_attachments::discarded_at
+            .is_not_null()
+            .or(chat_attachments::message_id
+                .is_null()
+                .and(chat_attachments::created_at.lt($unattached_before)))
     };
 }
 
 /// Up to `limit` files to purge; each row's id and storage key.
-pub fn purgeable(conn: &mut DbConnection, unattached_before: NaiveDateTime, limit: i64) -> QueryResult<Vec<(i64, String)>> {
+pub fn purgeable(
+    conn: &mut DbConnection,
+    unattached_before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(i64, String)>> {
     chat_attachments::table
         .filter(purgeable_filter!(unattached_before))
         .order(chat_attachments::id)
@@ -206,7 +231,11 @@ pub fn purgeable(conn: &mut DbConnection, unattached_before: NaiveDateTime, limi
 
 /// Claims file `id` for the purge if it is still to be purged (a send may have
 /// attached it since it was found): from then on nothing can attach or download it.
-pub fn claim(conn: &mut DbConnection, id: i64, unattached_before: NaiveDateTime) -> QueryResult<bool> {
+pub fn claim(
+    conn: &mut DbConnection,
+    id: i64,
+    unattached_before: NaiveDateTime,
+) -> QueryResult<bool> {
     let claimed = diesel::update(
         chat_attachments::table
             .find(id)

@@ -194,8 +194,8 @@ mod tests {
     #[test]
     fn a_large_image_gets_a_small_thumbnail_and_keeps_its_size() {
         let picture = DynamicImage::ImageRgb8(RgbImage::from_pixel(1200, 600, Rgb([9, 80, 200])));
-        let processed = process(&encoded(&picture, ImageFormat::Png), ImageFormat::Png)
-            .expect("an image");
+        let processed =
+            process(&encoded(&picture, ImageFormat::Png), ImageFormat::Png).expect("an image");
         assert_eq!((processed.width, processed.height), (1200, 600));
         assert_eq!(processed.thumbnail_type, "image/jpeg");
         let thumbnail = image::load_from_memory(&processed.thumbnail).expect("a thumbnail");
@@ -205,8 +205,8 @@ mod tests {
     #[test]
     fn transparency_keeps_a_png_thumbnail() {
         let picture = DynamicImage::ImageRgba8(RgbaImage::from_pixel(10, 10, Rgba([0, 0, 0, 0])));
-        let processed = process(&encoded(&picture, ImageFormat::Png), ImageFormat::Png)
-            .expect("an image");
+        let processed =
+            process(&encoded(&picture, ImageFormat::Png), ImageFormat::Png).expect("an image");
         assert_eq!(processed.thumbnail_type, "image/png");
     }
 

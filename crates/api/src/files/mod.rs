@@ -57,8 +57,9 @@ impl FileStore {
         let description = url.to_string();
         match url {
             StorageUrl::Directory(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create the file directory {}", dir.display()))?;
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create the file directory {}", dir.display())
+                })?;
                 let store = LocalFileSystem::new_with_prefix(dir)
                     .with_context(|| format!("cannot open the file directory {}", dir.display()))?
                     .with_automatic_cleanup(true);
@@ -104,7 +105,10 @@ impl FileStore {
 
     /// Starts writing the file `key`, part by part as its bytes come.
     pub async fn writer(&self, key: &str) -> object_store::Result<FileWriter> {
-        let upload = self.store.put_multipart(&self.path(key, Part::File)).await?;
+        let upload = self
+            .store
+            .put_multipart(&self.path(key, Part::File))
+            .await?;
         Ok(FileWriter {
             write: WriteMultipart::new_with_chunk_size(upload, self.part_size),
         })
@@ -215,7 +219,10 @@ mod tests {
     fn types_come_from_the_bytes() {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), "image/png");
         assert_eq!(sniff(b"%PDF-1.7\n"), "application/pdf");
-        assert_eq!(sniff("log line é\n".as_bytes()), "text/plain; charset=utf-8");
+        assert_eq!(
+            sniff("log line é\n".as_bytes()),
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(sniff(&"é".as_bytes()[..1]), "text/plain; charset=utf-8");
         assert_eq!(sniff(b"\0\x01\x02\xff"), "application/octet-stream");
         // An SVG file is never an image of this origin (and is served as a download).

@@ -33,7 +33,9 @@ impl Purge {
                 match purge_all(&db, &store, keep).await {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(files = purged, "files purged"),
-                    Err(error) => tracing::warn!(error = %format!("{error:#}"), "the file purge failed; it will try again"),
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), "the file purge failed; it will try again")
+                    }
                 }
                 tokio::select! {
                     () = wake.notified() => {}
@@ -58,10 +60,14 @@ async fn purge_all(db: &Db, store: &FileStore, keep: Duration) -> anyhow::Result
         let before = clock::now()
             .checked_sub_signed(keep)
             .unwrap_or(chrono::NaiveDateTime::MIN);
-        let due = db::read(db, move |conn| Ok(attachments::purgeable(conn, before, BATCH)?)).await?;
+        let due = db::read(db, move |conn| {
+            Ok(attachments::purgeable(conn, before, BATCH)?)
+        })
+        .await?;
         let full = i64::try_from(due.len()).unwrap_or(i64::MAX) == BATCH;
         for (id, key) in due {
-            let claimed = db::write(db, move |conn| Ok(attachments::claim(conn, id, before)?)).await?;
+            let claimed =
+                db::write(db, move |conn| Ok(attachments::claim(conn, id, before)?)).await?;
             if !claimed {
                 continue;
             }

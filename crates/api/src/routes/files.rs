@@ -67,7 +67,10 @@ pub async fn upload_file(
     }
     let key = uuid::Uuid::new_v4().simple().to_string();
     let (uploader, name, row_key) = (user.id, filename.clone(), key.clone());
-    let id = db::write(&db, move |conn| attachments::begin(conn, uploader, &name, &row_key)).await?;
+    let id = db::write(&db, move |conn| {
+        attachments::begin(conn, uploader, &name, &row_key)
+    })
+    .await?;
     let stored = match receive(&store, &key, body, max).await {
         Ok(received) => describe(&store, &key, received).await,
         Err(refused) => Err(refused),
@@ -166,7 +169,10 @@ async fn describe(store: &FileStore, key: &str, received: Received) -> Result<St
         Ok(image) => {
             if let Some(stripped) = image.stripped {
                 stored.size = i64::try_from(stripped.len()).unwrap_or(i64::MAX);
-                store.put(key, Part::File, stripped).await.map_err(store_failed)?;
+                store
+                    .put(key, Part::File, stripped)
+                    .await
+                    .map_err(store_failed)?;
             }
             store
                 .put(key, Part::Thumbnail, image.thumbnail)
@@ -346,7 +352,10 @@ fn file_csp() -> (header::HeaderName, HeaderValue) {
 /// Only the person's own browser keeps a copy: the bytes of an id never change,
 /// but who may read them does.
 fn private_cache() -> CacheControl {
-    CacheControl(vec![CacheDirective::Private, CacheDirective::MaxAge(86_400)])
+    CacheControl(vec![
+        CacheDirective::Private,
+        CacheDirective::MaxAge(86_400),
+    ])
 }
 
 /// `inline` or `attachment`, with the name in UTF-8 (RFC 6266) and an ASCII
@@ -354,7 +363,13 @@ fn private_cache() -> CacheControl {
 fn disposition(filename: &str, inline: bool) -> ContentDisposition {
     let ascii: String = filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .filter(|&c| c != '"' && c != '\\')
         .collect();
     ContentDisposition {

@@ -13,8 +13,8 @@ use crate::db::messages::change::Edited;
 use crate::db::messages::history::Cursor;
 use crate::db::{self, Db, messages};
 use crate::error::ApiError;
-use crate::files::purge::Purge;
 use crate::extract::Json;
+use crate::files::purge::Purge;
 use crate::rate::{Action, RateLimits};
 
 /// A page of history: the newest messages, or those `before`/`after` a message id, or

@@ -60,22 +60,20 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use natter_domain::api::{Message, ReplyTo, User};
 use natter_domain::event::{Event, EventKind};
 use natter_domain::{
-    AttachmentId, ClientId, ConversationId, FieldError, MessageBody, MessageId, SessionId,
-    UserId, ValidationError,
+    AttachmentId, ClientId, ConversationId, FieldError, MessageBody, MessageId, SessionId, UserId,
+    ValidationError,
 };
 use tokio::sync::oneshot;
 
-use super::{bare_message, lock_conversation};
 use super::history::with_details;
+use super::{bare_message, lock_conversation};
 use crate::config::DatabaseUrl;
-use crate::db::clock::{database_now, utc};
 use crate::db::attachments::{self, AttachmentRow};
+use crate::db::clock::{database_now, utc};
 use crate::db::models::{MessageRow, NewMessage, UserRow};
 use crate::db::pool::Manager;
 use crate::db::prepared::{Param, PreparedSql};
-use crate::db::{
-    Db, DbConnection, DbError, DbResult, Refusal, events, per_backend, read, users,
-};
+use crate::db::{Db, DbConnection, DbError, DbResult, Refusal, events, per_backend, read, users};
 use crate::schema::{
     auth_sessions, auth_users, chat_conversation_members, chat_conversations, chat_messages,
 };
