@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use crate::api::{
-    ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry, Watermark,
-    excerpt,
+    Attachment, ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry,
+    Watermark, excerpt,
 };
 use crate::event::Event;
 use crate::ids::{ConversationId, MessageId, UserId};
@@ -25,6 +25,8 @@ pub struct PendingMessage {
     pub content: String,
     /// The message it answers, if any.
     pub reply_to: Option<MessageId>,
+    /// The files it carries, uploaded already.
+    pub attachments: Vec<Attachment>,
     pub status: PendingStatus,
 }
 
@@ -153,11 +155,24 @@ impl ClientState {
         content: String,
         reply_to: Option<MessageId>,
     ) {
+        self.queue_with_files(conversation, client_id, content, reply_to, Vec::new());
+    }
+
+    /// Like [`Self::queue_reply`], for a message that carries `attachments`.
+    pub fn queue_with_files(
+        &mut self,
+        conversation: ConversationId,
+        client_id: ClientId,
+        content: String,
+        reply_to: Option<MessageId>,
+        attachments: Vec<Attachment>,
+    ) {
         self.pending.push(PendingMessage {
             client_id,
             conversation_id: conversation,
             content,
             reply_to,
+            attachments,
             status: PendingStatus::Sending,
         });
     }

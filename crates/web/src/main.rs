@@ -9,6 +9,7 @@ mod pages;
 mod session;
 mod store;
 mod time;
+mod uploads;
 mod util;
 
 fn main() {

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use natter_domain::api::{HistoryQuery, Message, SendMessageRequest, User};
+use natter_domain::api::{Attachment, HistoryQuery, Message, SendMessageRequest, User};
 use natter_domain::event::{Event, EventKind};
 use natter_domain::state::{ClientState, PendingStatus};
-use natter_domain::{ClientId, ConversationId, MessageId};
+use natter_domain::{AttachmentId, ClientId, ConversationId, MessageId};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
@@ -401,13 +401,21 @@ impl Store {
     /// Sends a message, answering `reply_to` if given: shown at once as pending,
     /// retried with the same `client_id` while the failure may pass, so it is stored
     /// once however often it is sent.
-    pub fn send(self, conversation: ConversationId, content: String, reply_to: Option<MessageId>) {
+    pub fn send(
+        self,
+        conversation: ConversationId,
+        content: String,
+        reply_to: Option<MessageId>,
+        files: Vec<Attachment>,
+    ) {
         // What I send goes at the newest end: show it there.
         self.show_newest(conversation);
         let client_id = new_client_id();
-        self.state
-            .update(|s| s.queue_reply(conversation, client_id, content.clone(), reply_to));
-        self.deliver(conversation, client_id, content, reply_to);
+        let ids = files.iter().map(|file| file.id).collect();
+        self.state.update(|s| {
+            s.queue_with_files(conversation, client_id, content.clone(), reply_to, files);
+        });
+        self.deliver(conversation, client_id, content, reply_to, ids);
     }
 
     /// Applies what the server answered to an edit at once (the event that follows
@@ -447,6 +455,7 @@ impl Store {
             client_id,
             pending.content,
             pending.reply_to,
+            pending.attachments.iter().map(|file| file.id).collect(),
         );
     }
 
@@ -460,13 +469,14 @@ impl Store {
         client_id: ClientId,
         content: String,
         reply_to: Option<MessageId>,
+        attachment_ids: Vec<AttachmentId>,
     ) {
         spawn_local(async move {
             let request = SendMessageRequest {
                 content,
                 client_id: Some(client_id.to_string()),
                 reply_to_id: reply_to,
-                attachment_ids: Vec::new(),
+                attachment_ids,
             };
             let mut wait = 500;
             for attempt in 1..=SEND_ATTEMPTS {

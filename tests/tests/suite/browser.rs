@@ -836,3 +836,110 @@ async fn search_finds_a_message_deep_in_history_and_opens_the_conversation_there
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn files_sent_in_one_browser_appear_live_in_the_other() -> anyhow::Result<()> {
+    let app = spawn().await;
+    let (a, b) = (Browser::start().await?, Browser::start().await?);
+    register(&a, &app, "alice").await?;
+    register(&b, &app, "bob").await?;
+    a.click(r#"[data-testid="new-conversation"]"#).await?;
+    a.fill(r#"[data-testid="new-title"]"#, "Design").await?;
+    a.fill(r#"[data-testid="user-search"]"#, "bo").await?;
+    a.click(r#"[data-testid="search-result"][data-nickname="bob"]"#)
+        .await?;
+    a.click(r#"[data-testid="create-conversation"]"#).await?;
+    a.wait_for_text(r#"[data-testid="open-title"]"#, "Design")
+        .await?;
+    b.click(r#"[data-testid="conversation-item"]"#).await?;
+    b.wait_for(r#"[data-testid="composer"]"#).await?;
+
+    let dir = tempfile::tempdir()?;
+    let picture = image::RgbImage::from_fn(600, 400, |x, y| {
+        #[allow(clippy::cast_possible_truncation)] // within 0..=255
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let png = dir.path().join("mockup.png");
+    picture.save(&png)?;
+    let pdf = dir.path().join("spec.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n%%EOF\n")?;
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, b"remember the contrast")?;
+
+    // A picked file shows its upload, and can be taken back.
+    let input = a.wait_for(r#"[data-testid="attach-input"]"#).await?;
+    input.send_keys(&notes.display().to_string()).await?;
+    a.wait_for(r#"[data-testid="upload-ready"]"#).await?;
+    a.click(r#"[data-testid="remove-upload"]"#).await?;
+    a.wait_gone(r#"[data-testid="upload"]"#).await?;
+
+    // An image and a PDF at once, with a line of text.
+    let input = a.wait_for(r#"[data-testid="attach-input"]"#).await?;
+    input
+        .send_keys(&format!("{}\n{}", png.display(), pdf.display()))
+        .await?;
+    a.wait_until("both uploads ready", || async {
+        Ok(a.texts(r#"[data-testid="upload-ready"]"#).await?.len() == 2)
+    })
+    .await?;
+    send(&a, "The mockup and the spec").await?;
+    a.wait_gone(r#"[data-testid="upload"]"#).await?;
+
+    // Bob sees both, live: the thumbnail loaded, the PDF as a chip.
+    message(&b, "The mockup and the spec").await?;
+    b.wait_for(r#"[data-testid="attachment-image"] img"#)
+        .await?;
+    b.wait_for_text(r#"[data-testid="attachment-file"]"#, "spec.pdf")
+        .await?;
+    b.wait_until("the thumbnail loaded", || async {
+        let width = b
+            .client
+            .execute(
+                "const i = document.querySelector('[data-testid=attachment-image] img'); \
+                 return i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await?;
+        Ok(width.as_u64() == Some(400))
+    })
+    .await?;
+    // It opens full size; Esc closes it.
+    b.click(r#"[data-testid="attachment-image"]"#).await?;
+    b.wait_for(r#"[data-testid="image-viewer"] img"#).await?;
+    b.wait_until("the full image loaded", || async {
+        let width = b
+            .client
+            .execute(
+                "const i = document.querySelector('[data-testid=image-viewer] img'); \
+                 return i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await?;
+        Ok(width.as_u64() == Some(600))
+    })
+    .await?;
+    assert_accessible(&b, "the image viewer").await?;
+    b.client
+        .find(Locator::Css("body"))
+        .await?
+        .send_keys(&Key::Escape.to_string())
+        .await?;
+    b.wait_gone(r#"[data-testid="image-viewer"]"#).await?;
+
+    // A file with no text at all.
+    let input = a.wait_for(r#"[data-testid="attach-input"]"#).await?;
+    input.send_keys(&notes.display().to_string()).await?;
+    a.wait_for(r#"[data-testid="upload-ready"]"#).await?;
+    a.click(r#"[data-testid="send"]"#).await?;
+    b.wait_for_text(r#"[data-testid="attachment-file"]"#, "notes.txt")
+        .await?;
+    assert_accessible(&b, "a conversation with files").await?;
+    a.close().await?;
+    b.close().await?;
+    assert!(
+        app.internal_errors().is_empty(),
+        "{:?}",
+        app.internal_errors()
+    );
+    Ok(())
+}

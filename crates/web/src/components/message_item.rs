@@ -5,6 +5,7 @@ use natter_domain::api::{Message, ReactionSummary, sender_name};
 use natter_domain::{ConversationId, ErrorCode, MessageBody, MessageId};
 
 use crate::api::{self, ApiError};
+use crate::components::attachments::Attachments;
 use crate::components::icons;
 use crate::markdown;
 use crate::store::use_store;
@@ -20,6 +21,8 @@ pub struct Thread {
     pub jump: RwSignal<Option<MessageId>>,
     pub highlighted: RwSignal<Option<MessageId>>,
     pub composer: NodeRef<html::Textarea>,
+    /// An attached image shown full size.
+    pub viewing: RwSignal<Option<natter_domain::api::Attachment>>,
 }
 
 impl Thread {
@@ -30,6 +33,7 @@ impl Thread {
             jump: RwSignal::new(None),
             highlighted: RwSignal::new(None),
             composer: NodeRef::new(),
+            viewing: RwSignal::new(None),
         }
     }
 
@@ -198,10 +202,16 @@ pub fn MessageItem(
             view! { <p class="body deleted-text" data-testid="body">"Message deleted"</p> }
                 .into_any()
         } else {
-            let content =
-                message.with(|m| m.as_ref().map(|m| m.content.clone()).unwrap_or_default());
-            view! { <div class="body" data-testid="body">{markdown::render(&content)}</div> }
-                .into_any()
+            let (content, files) = message.with(|m| {
+                m.as_ref()
+                    .map(|m| (m.content.clone(), m.attachments.clone()))
+                    .unwrap_or_default()
+            });
+            let text = (!content.is_empty()).then(|| {
+                view! { <div class="body" data-testid="body">{markdown::render(&content)}</div> }
+            });
+            let files = (!files.is_empty()).then(|| view! { <Attachments files /> });
+            view! { {text} {files} }.into_any()
         }
     };
     let reactions = move || {

@@ -1,3 +1,4 @@
+pub mod attachments;
 pub mod connection_status;
 pub mod conversation_list;
 pub mod icons;

@@ -2,15 +2,18 @@ use leptos::html;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_params_map};
+use natter_domain::api::Attachment;
 use natter_domain::state::PendingStatus;
 use natter_domain::{ClientId, ConversationId, MessageBody, MessageId};
 use wasm_bindgen::JsCast;
 
+use crate::components::attachments::{ImageViewer, human_size};
 use crate::components::icons;
 use crate::components::members_panel::MembersPanel;
 use crate::components::message_item::{MessageItem, Thread, editable, use_thread};
 use crate::pages::not_found::NotFound;
 use crate::store::{Page, use_store};
+use crate::uploads::{self, Upload};
 use crate::util::{after_layout, page_visible};
 
 /// How close to the top (px) scrolling loads the page of older messages.
@@ -142,6 +145,7 @@ fn Conversation(id: ConversationId) -> impl IntoView {
                         <MembersPanel id on_close=move || members_open.set(false) />
                     </Show>
                 </div>
+                <ImageViewer />
             </section>
         </Show>
     }
@@ -373,6 +377,10 @@ fn PendingItem(client_id: ClientId) -> impl IntoView {
             view! {
                 <li class="message mine pending" data-testid="pending" data-state=state>
                     <p class="body">{p.content}</p>
+                    {(!p.attachments.is_empty()).then(|| {
+                        let names: Vec<String> = p.attachments.iter().map(|f| f.filename.clone()).collect();
+                        view! { <p class="muted">{format!("📎 {}", names.join(", "))}</p> }
+                    })}
                     {match failed {
                         None => view! { <p class="status muted">"Sending…"</p> }.into_any(),
                         Some(reason) => {
@@ -398,12 +406,104 @@ fn PendingItem(client_id: ClientId) -> impl IntoView {
     }
 }
 
+/// A file being uploaded from the composer, then waiting to be sent.
+#[derive(Clone)]
+struct FileItem {
+    key: u64,
+    name: String,
+    size: i64,
+    /// The share sent so far, 0 to 1.
+    progress: RwSignal<f64>,
+    /// `None` while uploading; then the stored file, or why not.
+    result: RwSignal<Option<Result<Attachment, String>>>,
+    upload: StoredValue<Option<Upload>, LocalStorage>,
+}
+
+/// The files picked, dropped or pasted into the composer, each uploading at once.
+#[derive(Clone, Copy)]
+struct ComposerFiles {
+    items: RwSignal<Vec<FileItem>>,
+    next_key: StoredValue<u64>,
+}
+
+impl ComposerFiles {
+    fn new() -> Self {
+        Self {
+            items: RwSignal::new(Vec::new()),
+            next_key: StoredValue::new(0),
+        }
+    }
+
+    fn add(self, files: &web_sys::FileList) {
+        for file in (0..files.length()).filter_map(|i| files.get(i)) {
+            let key = self.next_key.get_value();
+            self.next_key.set_value(key + 1);
+            #[allow(clippy::cast_possible_truncation)] // a file's size in bytes
+            let item = FileItem {
+                key,
+                name: file.name(),
+                size: file.size() as i64,
+                progress: RwSignal::new(0.0),
+                result: RwSignal::new(None),
+                upload: StoredValue::new_local(None),
+            };
+            let (progress, result) = (item.progress, item.result);
+            let started = uploads::start(
+                &file,
+                move |share| progress.set(share),
+                move |outcome| result.set(Some(outcome)),
+            );
+            match started {
+                Ok(upload) => item.upload.set_value(Some(upload)),
+                Err(reason) => result.set(Some(Err(reason))),
+            }
+            self.items.update(|items| items.push(item));
+        }
+    }
+
+    /// Cancels (if still uploading) and removes a file.
+    fn remove(self, key: u64) {
+        self.items.update(|items| {
+            if let Some(at) = items.iter().position(|item| item.key == key) {
+                let item = items.remove(at);
+                if item.result.get_untracked().is_none() {
+                    item.upload.with_value(|upload| {
+                        if let Some(upload) = upload {
+                            upload.cancel();
+                        }
+                    });
+                }
+            }
+        });
+    }
+
+    fn uploading(self) -> bool {
+        self.items
+            .with(|items| items.iter().any(|item| item.result.with(Option::is_none)))
+    }
+
+    /// The files stored and ready to send.
+    fn ready(self) -> Vec<Attachment> {
+        self.items.with(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.result.with(|r| r.clone().and_then(Result::ok)))
+                .collect()
+        })
+    }
+}
+
 /// Enter sends, Shift+Enter starts a new line; the limit shows before the server
 /// would refuse. ↑ in an empty composer edits my last message; Esc stops replying.
+/// Files come by the attach button, by dropping them on it or by pasting them, and
+/// upload at once, each with its progress and a way to cancel.
 #[component]
 fn Composer(id: ConversationId) -> impl IntoView {
     let store = use_store();
     let thread = use_thread();
+    let files = ComposerFiles::new();
+    let file_input = NodeRef::<html::Input>::new();
+    let dragging = RwSignal::new(false);
     let text = RwSignal::new(String::new());
     let length = Memo::new(move |_| text.with(|t| t.trim().chars().count()));
     let problem = Memo::new(move |_| {
@@ -427,16 +527,56 @@ fn Composer(id: ConversationId) -> impl IntoView {
         })
     });
     let input = thread.composer;
+    let can_send = move || {
+        let ready = files.ready();
+        problem.with(Option::is_none)
+            && !files.uploading()
+            && (!ready.is_empty() || text.with(|t| !t.trim().is_empty()))
+    };
     let submit = move || {
-        let content = text.get_untracked();
-        if content.trim().is_empty() || problem.get_untracked().is_some() {
+        if !untrack(can_send) {
             return;
         }
+        let content = text.get_untracked();
         let reply_to = thread.replying_to.get_untracked();
-        store.send(id, content, reply_to);
+        store.send(id, content, reply_to, untrack(|| files.ready()));
+        files.items.set(Vec::new());
         thread.replying_to.set(None);
         text.set(String::new());
         thread.focus_composer();
+    };
+    let file_list = move || {
+        files
+            .items
+            .get()
+            .into_iter()
+            .map(|item| {
+                let FileItem { key, name, size, progress, result, .. } = item;
+                let label = name.clone();
+                view! {
+                    <li class="upload" data-testid="upload">
+                        <span class="file-name">{name.clone()}</span>
+                        <span class="file-size">{human_size(size)}</span>
+                        {move || match result.get() {
+                            None => view! {
+                                <progress max="1" value=move || progress.get() aria-label=format!("Uploading {label}")></progress>
+                            }.into_any(),
+                            Some(Ok(_)) => view! { <span class="muted" data-testid="upload-ready">"Ready"</span> }.into_any(),
+                            Some(Err(reason)) => view! { <span class="error" role="alert">{reason}</span> }.into_any(),
+                        }}
+                        <button
+                            type="button"
+                            class="ghost small"
+                            data-testid="remove-upload"
+                            aria-label=format!("Remove {name}")
+                            on:click=move |_| files.remove(key)
+                        >
+                            "×"
+                        </button>
+                    </li>
+                }
+            })
+            .collect_view()
     };
     let edit_last = move || {
         let me = store.me_id();
@@ -459,11 +599,25 @@ fn Composer(id: ConversationId) -> impl IntoView {
     view! {
         <form
             class="composer"
+            class:dragging=move || dragging.get()
             on:submit=move |ev| {
                 ev.prevent_default();
                 submit();
             }
+            on:dragover=move |ev| {
+                ev.prevent_default();
+                dragging.set(true);
+            }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=move |ev| {
+                ev.prevent_default();
+                dragging.set(false);
+                if let Some(dropped) = ev.data_transfer().and_then(|t| t.files()) {
+                    files.add(&dropped);
+                }
+            }
         >
+            <ul class="uploads" data-testid="uploads">{file_list}</ul>
             {move || {
                 replying
                     .get()
@@ -504,6 +658,14 @@ fn Composer(id: ConversationId) -> impl IntoView {
                 aria-invalid=move || problem.with(Option::is_some).to_string()
                 aria-describedby="composer-hint"
                 on:input=move |ev| text.set(event_target_value(&ev))
+                on:paste=move |ev| {
+                    if let Some(pasted) = ev.clipboard_data().and_then(|d| d.files())
+                        && pasted.length() > 0
+                    {
+                        ev.prevent_default();
+                        files.add(&pasted);
+                    }
+                }
                 on:keydown=move |ev| {
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
@@ -518,11 +680,42 @@ fn Composer(id: ConversationId) -> impl IntoView {
                     }
                 }
             ></textarea>
+            <input
+                type="file"
+                multiple
+                class="sr-only"
+                tabindex="-1"
+                aria-hidden="true"
+                data-testid="attach-input"
+                node_ref=file_input
+                on:change=move |_| {
+                    if let Some(input) = file_input.get_untracked() {
+                        if let Some(picked) = input.files() {
+                            files.add(&picked);
+                        }
+                        input.set_value("");
+                    }
+                }
+            />
+            <button
+                type="button"
+                class="ghost"
+                data-testid="attach"
+                aria-label="Attach files"
+                title="Attach files (or drop or paste them here)"
+                on:click=move |_| {
+                    if let Some(input) = file_input.get_untracked() {
+                        input.click();
+                    }
+                }
+            >
+                "📎"
+            </button>
             <button
                 type="submit"
                 class="primary"
                 data-testid="send"
-                disabled=move || problem.with(Option::is_some) || text.with(|t| t.trim().is_empty())
+                disabled=move || !can_send()
             >
                 "Send"
             </button>
