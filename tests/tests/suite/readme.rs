@@ -47,4 +47,8 @@ async fn the_curl_walkthrough_works_as_written() {
     let tombstone = &history["messages"][2];
     assert_eq!(tombstone["deleted"], true);
     assert!(tombstone.get("content").is_none());
+    let file = &history["messages"][3]["attachments"][0];
+    assert_eq!(file["filename"], "checklist.txt");
+    assert_eq!(file["content_type"], "text/plain; charset=utf-8");
+    assert!(stdout.contains("T-0: go"), "Ada downloaded it: {stdout}");
 }
