@@ -891,6 +891,9 @@ pub struct ExportedMessage {
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
     pub reply_to_id: Option<MessageId>,
+    /// Its files (their bytes are at `GET /api/attachments/{id}`); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
     pub reactions: Vec<ExportedReaction>,
     pub seen_by: Vec<SeenEntry>,
 }

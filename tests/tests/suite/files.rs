@@ -150,6 +150,13 @@ async fn an_image_and_a_pdf_are_attached_and_served_to_members_only() {
     assert_eq!(files[0]["filename"], "holiday.png");
     assert_eq!(files[1]["filename"], "report.pdf");
 
+    // The export lists them.
+    let export = app.get(&format!("/conversations/{id}/export"), &bob).await;
+    assert_eq!(
+        export.body["messages"][0]["attachments"][1]["filename"],
+        "report.pdf"
+    );
+
     // The image: inline, sandboxed, without the position it carried.
     let response = app
         .fetch(&format!("/attachments/{image_id}"), &bob, &[])

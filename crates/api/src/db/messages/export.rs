@@ -9,7 +9,7 @@ use super::history::{bare_page_after, reaction_lines};
 use crate::db::clock::utc;
 use crate::db::conversations::require_member;
 use crate::db::models::ConversationRow;
-use crate::db::{DbConnection, DbResult};
+use crate::db::{DbConnection, DbResult, attachments};
 use crate::schema::{auth_users, chat_conversation_members, chat_conversations};
 
 /// What comes before the messages: the conversation and its members.
@@ -76,6 +76,8 @@ pub fn page(
     let mut reactions = reaction_lines(conn, id, first.id.get(), last.id.get())?
         .into_iter()
         .peekable();
+    let ids: Vec<i64> = messages.iter().map(|m| m.id.get()).collect();
+    let mut files = attachments::of_messages(conn, &ids)?;
     Ok(messages
         .into_iter()
         .map(|message| {
@@ -101,6 +103,7 @@ pub fn page(
                 edited_at: message.edited_at,
                 deleted: message.deleted,
                 reply_to_id: message.reply_to.map(|to| to.id),
+                attachments: files.remove(&message.id.get()).unwrap_or_default(),
                 reactions: exported,
                 seen_by: message.seen_by,
             }
