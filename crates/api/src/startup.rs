@@ -46,14 +46,7 @@ impl Application {
         .context("database start-up task failed")??;
 
         let secret = prepare(&pool, config).await?;
-        let store = FileStore::open(&config.storage())?;
-        store.check().await?;
-        let purge = web::Data::new(Purge::start(
-            pool.clone(),
-            store.clone(),
-            config.keep_unattached,
-        ));
-        let store = web::Data::new(store);
+        let (store, purge) = open_files(config, &pool).await?;
         let keys = web::Data::new(TokenKeys::new(secret.as_bytes()));
         let document = routes::openapi();
         let allowed = web::Data::new(routes::AllowedMethods::new(&document));
@@ -162,6 +155,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The file store, checked, and this node's purge of it.
+async fn open_files(
+    config: &Config,
+    pool: &db::Db,
+) -> anyhow::Result<(web::Data<FileStore>, web::Data<Purge>)> {
+    let store = FileStore::open(&config.storage())?;
+    store.check().await?;
+    let purge = Purge::start(pool.clone(), store.clone(), config.keep_unattached);
+    Ok((web::Data::new(store), web::Data::new(purge)))
 }
 
 /// Start-up work on the migrated database: the token signing key (the configured

@@ -72,6 +72,7 @@ struct History {
 
 /// A little of everything: messages, a reaction, a receipt, an edit, a reply, a
 /// deletion, a rename, a removal, a closed conversation and a failed login.
+#[allow(clippy::too_many_lines)] // one history with a little of everything, in order
 async fn make_history(sqlite: &TestApp) -> History {
     let (ada, grace, linus) = (
         sqlite.register("ada").await,

@@ -77,6 +77,7 @@ async fn send_files(
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one file's whole life, from upload to removal
 async fn an_image_and_a_pdf_are_attached_and_served_to_members_only() {
     let app = TestApp::spawn().await;
     let alice = app.register("alice").await;

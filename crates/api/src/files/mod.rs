@@ -204,7 +204,7 @@ pub fn sniff(head: &[u8]) -> &'static str {
         // Cut in the middle of a character at the end of what was looked at.
         Err(error) => error.error_len().is_none() && error.valid_up_to() + 4 > head.len(),
     };
-    if text && !head.iter().any(|&b| b == 0) {
+    if text && !head.contains(&0) {
         "text/plain; charset=utf-8"
     } else {
         "application/octet-stream"

@@ -14,7 +14,7 @@ use crate::db::{self, Db, attachments, clock};
 /// Files looked at per round.
 const BATCH: i64 = 100;
 /// The longest wait between rounds.
-const MAX_INTERVAL: Duration = Duration::from_secs(600);
+const MAX_INTERVAL: Duration = Duration::from_mins(10);
 
 /// Wakes the purge.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +34,7 @@ impl Purge {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(files = purged, "files purged"),
                     Err(error) => {
-                        tracing::warn!(error = %format!("{error:#}"), "the file purge failed; it will try again")
+                        tracing::warn!(error = %format!("{error:#}"), "the file purge failed; it will try again");
                     }
                 }
                 tokio::select! {

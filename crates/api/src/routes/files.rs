@@ -49,6 +49,7 @@ static DECODES: Semaphore = Semaphore::const_new(2);
     security(("bearer" = []), ("cookie" = []))
 )]
 #[post("/uploads")]
+#[allow(clippy::too_many_arguments)] // one per extractor
 pub async fn upload_file(
     user: CurrentUser,
     db: web::Data<Db>,

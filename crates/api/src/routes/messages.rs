@@ -11,6 +11,7 @@ use crate::auth::{CurrentUser, UncheckedSession};
 use crate::config::Limits;
 use crate::db::messages::change::Edited;
 use crate::db::messages::history::Cursor;
+use crate::db::messages::send::Draft;
 use crate::db::{self, Db, messages};
 use crate::error::ApiError;
 use crate::extract::Json;
@@ -107,21 +108,16 @@ pub async fn send_message(
 ) -> Result<HttpResponse, ApiError> {
     rates.check(Action::Send, session.0.user_id)?;
     let (content, client_id) = body.0.validate()?;
-    let reply_to = body.0.reply_to_id;
-    let files = body.0.attachment_ids;
+    let draft = Draft {
+        body: content,
+        client_id,
+        reply_to: body.0.reply_to_id,
+        files: body.0.attachment_ids,
+    };
     let (id, UncheckedSession(session)) = (id.into_inner(), session);
     // The session is checked by the send's own statement (401 if it is not live).
-    let (message, created) = messages::send::send(
-        &db,
-        id,
-        session.session_id,
-        session.user_id,
-        content,
-        client_id,
-        reply_to,
-        files,
-    )
-    .await?;
+    let (message, created) =
+        messages::send::send(&db, id, session.session_id, session.user_id, draft).await?;
     Ok(if created {
         HttpResponse::Created().json(message)
     } else {

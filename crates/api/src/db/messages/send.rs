@@ -81,6 +81,15 @@ use crate::schema::{
 /// Sends written together at most.
 const MAX_BATCH: usize = 64;
 
+/// What a sender asks to send, validated.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub body: MessageBody,
+    pub client_id: Option<ClientId>,
+    pub reply_to: Option<MessageId>,
+    pub files: Vec<AttachmentId>,
+}
+
 /// Sends a message from `sender`'s `session`. With a `client_id` this sender already
 /// used in this conversation, answers that message instead (`false`: nothing new
 /// was written).
@@ -89,33 +98,28 @@ pub async fn send(
     conversation: ConversationId,
     session: SessionId,
     sender: UserId,
-    body: MessageBody,
-    client_id: Option<ClientId>,
-    reply_to: Option<MessageId>,
-    files: Vec<AttachmentId>,
+    draft: Draft,
 ) -> DbResult<(Message, bool)> {
     let queue = db
         .send_queue()
         .ok_or_else(|| DbError::Batch("no send writer".into()))?;
-    let with_files = !files.is_empty();
-    let mut send = Send::new(
+    let with_files = !draft.files.is_empty();
+    let client_id = draft.client_id;
+    let mut outgoing = Send::new(
         conversation,
         session,
         sender,
-        &body,
-        client_id,
-        reply_to,
+        draft,
         db.is_postgres() && !with_files,
     )?;
-    send.files = files;
     let sent = if with_files {
         crate::db::write(db, move |conn| {
-            let checked = conn.transaction(|conn| send_step_by_step(conn, &mut send))?;
-            Ok(checked.outcome(send))
+            let checked = conn.transaction(|conn| send_step_by_step(conn, &mut outgoing))?;
+            Ok(checked.outcome(outgoing))
         })
         .await?
     } else {
-        queue.send(send).await?
+        queue.send(outgoing).await?
     };
     match sent {
         Sent::New(message) => Ok((*message, true)),
@@ -200,11 +204,15 @@ impl Send {
         conversation: ConversationId,
         session: SessionId,
         sender: UserId,
-        body: &MessageBody,
-        client_id: Option<ClientId>,
-        reply_to: Option<MessageId>,
+        draft: Draft,
         on_postgres: bool,
     ) -> DbResult<Self> {
+        let Draft {
+            body,
+            client_id,
+            reply_to,
+            files,
+        } = draft;
         let message = Message {
             id: MessageId(0),
             conversation_id: conversation,
@@ -212,7 +220,7 @@ impl Send {
                 id: sender,
                 nickname: String::new(),
             }),
-            content: body.as_str().to_owned(),
+            content: body.into_inner(),
             client_id,
             created_at: DateTime::UNIX_EPOCH,
             version: 1,
@@ -232,7 +240,7 @@ impl Send {
             sender,
             client_id: client_id.as_ref().map(ToString::to_string),
             reply_to,
-            files: Vec::new(),
+            files,
             files_refused: false,
             message,
             event,
@@ -495,40 +503,8 @@ fn write_batch(db: &Db, conn: &mut DbConnection, sends: &mut [Send]) -> QueryRes
 /// holds the only lock there is from before the first check), or a send with files
 /// on either backend (PostgreSQL locks the conversation's row for rule 4).
 fn send_step_by_step(conn: &mut DbConnection, send: &mut Send) -> QueryResult<Checked> {
-    let (conversation, sender) = (send.conversation(), send.sender());
-    let mut checked = Checked {
-        nickname: None,
-        member: false,
-        existing: false,
-        closed: None,
-        reply_to: None,
-        id: None,
-        created_at: None,
-    };
-    // Rule 1, on the database's clock.
-    checked.nickname = per_backend!(conn, c => auth_sessions::table
-        .inner_join(auth_users::table)
-        .filter(auth_sessions::id.eq(send.session.get()))
-        .filter(auth_sessions::user_id.eq(sender))
-        .filter(auth_sessions::revoked_at.is_null())
-        .filter(auth_sessions::expires_at.gt(database_now(c)))
-        .select(auth_users::nickname)
-        .first::<String>(c)
-        .optional())?;
-    // Rule 2.
-    checked.member = diesel::select(diesel::dsl::exists(
-        chat_conversation_members::table.find((conversation, sender)),
-    ))
-    .get_result(conn)?;
-    // Rule 3.
-    checked.existing = send.client_id.is_some()
-        && existing(
-            conn,
-            send.message.conversation_id,
-            send.sender,
-            send.client_id.as_deref(),
-        )?
-        .is_some();
+    let conversation = send.conversation();
+    let mut checked = check_sender(conn, send)?;
     let Some(nickname) = checked.nickname.clone() else {
         return Ok(checked);
     };
@@ -577,7 +553,7 @@ fn send_step_by_step(conn: &mut DbConnection, send: &mut Send) -> QueryResult<Ch
     let id: i64 = per_backend!(conn, c => diesel::insert_into(chat_messages::table)
         .values(&NewMessage {
             conversation_id: conversation,
-            sender_id: sender,
+            sender_id: send.sender(),
             content: &send.message.content,
             client_id: send.client_id.as_deref(),
             created_at: now,
@@ -604,6 +580,45 @@ fn send_step_by_step(conn: &mut DbConnection, send: &mut Send) -> QueryResult<Ch
     )?;
     checked.id = Some(id);
     checked.created_at = Some(now);
+    Ok(checked)
+}
+
+/// Rules 1 to 3 step by step: the session, membership, and a retried `client_id`.
+fn check_sender(conn: &mut DbConnection, send: &Send) -> QueryResult<Checked> {
+    let (conversation, sender) = (send.conversation(), send.sender());
+    let mut checked = Checked {
+        nickname: None,
+        member: false,
+        existing: false,
+        closed: None,
+        reply_to: None,
+        id: None,
+        created_at: None,
+    };
+    // Rule 1, on the database's clock.
+    checked.nickname = per_backend!(conn, c => auth_sessions::table
+        .inner_join(auth_users::table)
+        .filter(auth_sessions::id.eq(send.session.get()))
+        .filter(auth_sessions::user_id.eq(sender))
+        .filter(auth_sessions::revoked_at.is_null())
+        .filter(auth_sessions::expires_at.gt(database_now(c)))
+        .select(auth_users::nickname)
+        .first::<String>(c)
+        .optional())?;
+    // Rule 2.
+    checked.member = diesel::select(diesel::dsl::exists(
+        chat_conversation_members::table.find((conversation, sender)),
+    ))
+    .get_result(conn)?;
+    // Rule 3.
+    checked.existing = send.client_id.is_some()
+        && existing(
+            conn,
+            send.message.conversation_id,
+            send.sender,
+            send.client_id.as_deref(),
+        )?
+        .is_some();
     Ok(checked)
 }
 
@@ -1088,17 +1103,13 @@ mod tests {
             created_at: id.map(|_| DateTime::UNIX_EPOCH.naive_utc()),
         };
         let send = || {
-            let body = MessageBody::parse("hi").expect("a body");
-            Send::new(
-                ConversationId(1),
-                SessionId(2),
-                UserId(3),
-                &body,
-                None,
-                None,
-                true,
-            )
-            .expect("a send")
+            let draft = Draft {
+                body: MessageBody::parse("hi").expect("a body"),
+                client_id: None,
+                reply_to: None,
+                files: Vec::new(),
+            };
+            Send::new(ConversationId(1), SessionId(2), UserId(3), draft, true).expect("a send")
         };
         let outcome = |checked: Checked| checked.outcome(send());
         assert!(matches!(
