@@ -134,6 +134,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1000.0
     );
     let image = reply["id"].as_i64().context("attachment id")?;
+    // A message carries at most 10 files.
+    ids.truncate(9);
     ids.push(image);
     client
         .post(format!("{node}/api/conversations/{conversation}/messages"))
@@ -178,6 +180,9 @@ async fn upload(
         .error_for_status()?
         .json::<Value>()
         .await?;
+    if reply["size"].as_u64() != u64::try_from(size).ok() {
+        bail!("upload {nth} was stored as {} bytes, not {size}", reply["size"]);
+    }
     reply["id"].as_i64().context("attachment id")
 }
 
