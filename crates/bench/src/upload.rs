@@ -181,7 +181,10 @@ async fn upload(
         .json::<Value>()
         .await?;
     if reply["size"].as_u64() != u64::try_from(size).ok() {
-        bail!("upload {nth} was stored as {} bytes, not {size}", reply["size"]);
+        bail!(
+            "upload {nth} was stored as {} bytes, not {size}",
+            reply["size"]
+        );
     }
     reply["id"].as_i64().context("attachment id")
 }

@@ -483,6 +483,7 @@ impl MessagePreview {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EditMessageRequest {
+    /// The new text. It may be empty (`""`) for a message that carries files.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::message_body))]
     pub content: String,
     /// The version being edited: if the message has moved on since, 409
@@ -492,8 +493,10 @@ pub struct EditMessageRequest {
 }
 
 impl EditMessageRequest {
+    /// The new text, which may be empty: only the message knows whether it carries
+    /// files, without which it must say something.
     pub fn validate(&self) -> Result<MessageBody, FieldError> {
-        MessageBody::parse(&self.content).for_field("content")
+        MessageBody::parse_caption(&self.content).for_field("content")
     }
 }
 

@@ -30,9 +30,12 @@ CREATE INDEX chat_attachments_message_idx ON chat_attachments (message_id)
 CREATE INDEX chat_attachments_purge_idx ON chat_attachments (created_at)
     WHERE message_id IS NULL OR discarded_at IS NOT NULL;
 
--- A message that carries files may have no text.
+-- A message that carries files may have no text, now or in an earlier version.
 ALTER TABLE chat_messages DROP CONSTRAINT chat_messages_content_check;
 ALTER TABLE chat_messages ADD CONSTRAINT chat_messages_content_check CHECK (
     CASE WHEN deleted_at IS NULL THEN char_length(content) <= 4000
          ELSE content = '' END
 );
+ALTER TABLE chat_message_edits DROP CONSTRAINT chat_message_edits_content_check;
+ALTER TABLE chat_message_edits ADD CONSTRAINT chat_message_edits_content_check
+    CHECK (char_length(content) <= 4000);

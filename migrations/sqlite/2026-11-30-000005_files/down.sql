@@ -2,6 +2,19 @@ PRAGMA foreign_keys = OFF;
 BEGIN IMMEDIATE;
 
 DROP TABLE chat_attachments;
+DELETE FROM chat_message_edits WHERE content = '';
+CREATE TABLE chat_message_edits_rebuilt (
+    message_id  BIGINT NOT NULL REFERENCES chat_messages (id) ON DELETE CASCADE,
+    version     BIGINT NOT NULL CHECK (version >= 1),
+    content     TEXT NOT NULL CHECK (length(content) BETWEEN 1 AND 4000),
+    written_at  TIMESTAMP NOT NULL,
+    replaced_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (message_id, version)
+);
+INSERT INTO chat_message_edits_rebuilt SELECT message_id, version, content, written_at, replaced_at
+    FROM chat_message_edits;
+DROP TABLE chat_message_edits;
+ALTER TABLE chat_message_edits_rebuilt RENAME TO chat_message_edits;
 -- Messages with files and no text would break the old check: they are erased first.
 UPDATE chat_messages SET deleted_at = coalesce(deleted_at, strftime('%Y-%m-%d %H:%M:%f', 'now'))
     WHERE content = '' AND deleted_at IS NULL;

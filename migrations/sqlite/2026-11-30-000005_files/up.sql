@@ -1,5 +1,5 @@
 -- As migrations/postgres/2026-11-30-000005_files. Allowing a message without text
--- changes the check on content, which rebuilds chat_messages (SQLite cannot change a
+-- changes the checks on content, which rebuilds chat_messages and chat_message_edits (SQLite cannot change a
 -- CHECK in place) with foreign keys off, as 2026-11-30-000003 did; the search
 -- triggers go with the old table and are made again.
 PRAGMA foreign_keys = OFF;
@@ -62,6 +62,20 @@ BEGIN
     INSERT INTO chat_messages_search (chat_messages_search, rowid, content)
         VALUES ('delete', old.id, old.content);
 END;
+
+-- An earlier version of a message with files may have had no text.
+CREATE TABLE chat_message_edits_rebuilt (
+    message_id  BIGINT NOT NULL REFERENCES chat_messages (id) ON DELETE CASCADE,
+    version     BIGINT NOT NULL CHECK (version >= 1),
+    content     TEXT NOT NULL CHECK (length(content) <= 4000),
+    written_at  TIMESTAMP NOT NULL,
+    replaced_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (message_id, version)
+);
+INSERT INTO chat_message_edits_rebuilt SELECT message_id, version, content, written_at, replaced_at
+    FROM chat_message_edits;
+DROP TABLE chat_message_edits;
+ALTER TABLE chat_message_edits_rebuilt RENAME TO chat_message_edits;
 
 CREATE TABLE chat_attachments (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,

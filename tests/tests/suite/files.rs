@@ -136,6 +136,47 @@ async fn an_image_and_a_pdf_are_attached_and_served_to_members_only() {
     assert_eq!(message.content, "");
     let attached: Vec<i64> = message.attachments.iter().map(|a| a.id.get()).collect();
     assert_eq!(attached, [image_id, pdf_id], "in the order sent");
+    // A caption may come and go by edits; a message without files may not lose its text.
+    let patch =
+        |content: &str, version: i64| json!({"content": content, "expected_version": version});
+    let path = format!("/messages/{}", message.id);
+    let captioned = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&alice.token),
+            Some(&patch("Holiday", 1)),
+        )
+        .await;
+    assert_eq!(captioned.status, StatusCode::OK, "{:?}", captioned.body);
+    let bare = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&alice.token),
+            Some(&patch("", 2)),
+        )
+        .await;
+    assert_eq!(bare.status, StatusCode::OK, "{:?}", bare.body);
+    assert!(
+        bare.body.get("content").is_none()
+            && bare.body["attachments"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+    );
+    let text_only = app.send(id, &alice, "words").await;
+    let emptied = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/messages/{text_only}"),
+            Some(&alice.token),
+            Some(&patch("", 1)),
+        )
+        .await;
+    assert_eq!(
+        (emptied.status, emptied.field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "content")
+    );
     // Attached once only.
     let again = send_files(&app, id, &alice, "again", &[pdf_id]).await;
     assert_eq!(
@@ -153,6 +194,7 @@ async fn an_image_and_a_pdf_are_attached_and_served_to_members_only() {
 
     // The export lists them.
     let export = app.get(&format!("/conversations/{id}/export"), &bob).await;
+    assert_eq!(export.body["messages"][0]["id"], message.id.get());
     assert_eq!(
         export.body["messages"][0]["attachments"][1]["filename"],
         "report.pdf"

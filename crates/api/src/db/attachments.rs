@@ -190,6 +190,16 @@ pub fn of_messages(
     Ok(by_message)
 }
 
+/// Whether `message` carries files.
+pub fn has_files(conn: &mut DbConnection, message: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        chat_attachments::table
+            .filter(chat_attachments::message_id.eq(message))
+            .filter(chat_attachments::discarded_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
 /// Marks the files of deleted `message` for the purge; answers whether it had any.
 pub fn discard_of_message(conn: &mut DbConnection, message: i64) -> QueryResult<bool> {
     let discarded = diesel::update(

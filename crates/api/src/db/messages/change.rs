@@ -10,7 +10,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use natter_domain::api::{Message, MessageEdit};
 use natter_domain::event::Event;
-use natter_domain::{ConversationId, ErrorCode, MessageBody, MessageId, UserId};
+use natter_domain::{
+    ConversationId, ErrorCode, FieldError, MessageBody, MessageId, UserId, ValidationError,
+};
 
 use super::history::with_details;
 use super::{current_row, lock_conversation, visible_message};
@@ -69,6 +71,9 @@ pub fn edit(
                 "the time to edit this message has passed",
             )
             .into());
+        }
+        if body.as_str().is_empty() && !attachments::has_files(conn, row.id)? {
+            return Err(Refusal::Invalid(FieldError::new("content", ValidationError::Empty)).into());
         }
         let sender = users::sender_of(conn, &row)?;
         if row.version != expected_version {
