@@ -76,6 +76,9 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                 };
                 let text = if m.deleted {
                     "Message deleted"
+                } else if m.content.is_empty() {
+                    // A message without text carries files.
+                    "📎 Files"
                 } else {
                     m.content.as_str()
                 };

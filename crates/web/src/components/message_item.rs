@@ -460,7 +460,15 @@ fn EditBox(id: MessageId, message: Memo<Option<Message>>) -> impl IntoView {
     };
     let save = move || {
         let new = text.get_untracked();
-        if let Err(problem) = MessageBody::parse(&new) {
+        // A message of files may be left without text.
+        let has_files =
+            message.with_untracked(|m| m.as_ref().is_some_and(|m| !m.attachments.is_empty()));
+        let parsed = if has_files {
+            MessageBody::parse_caption(&new)
+        } else {
+            MessageBody::parse(&new)
+        };
+        if let Err(problem) = parsed {
             error.set(Some(format!("This message {problem}.")));
             return;
         }
