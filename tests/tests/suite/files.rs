@@ -139,11 +139,11 @@ async fn an_image_and_a_pdf_are_attached_and_served_to_members_only() {
     // A caption may come and go by edits; a message without files may not lose its text.
     let patch =
         |content: &str, version: i64| json!({"content": content, "expected_version": version});
-    let path = format!("/messages/{}", message.id);
+    let message_path = format!("/messages/{}", message.id);
     let captioned = app
         .call(
             reqwest::Method::PATCH,
-            &path,
+            &message_path,
             Some(&alice.token),
             Some(&patch("Holiday", 1)),
         )
@@ -152,7 +152,7 @@ async fn an_image_and_a_pdf_are_attached_and_served_to_members_only() {
     let bare = app
         .call(
             reqwest::Method::PATCH,
-            &path,
+            &message_path,
             Some(&alice.token),
             Some(&patch("", 2)),
         )

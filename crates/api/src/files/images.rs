@@ -111,7 +111,7 @@ fn thumbnail(picture: &DynamicImage) -> Result<(Bytes, &'static str), ImageError
 /// The file without EXIF (where a camera writes where and when), XMP, IPTC,
 /// comments and text chunks, the picture itself untouched. A JPEG keeps only its
 /// orientation, so that it still shows upright. `None` when there was nothing to
-/// remove, or the format is not one this handles (GIF: see the README).
+/// remove, or the file is not laid out as its format says.
 fn strip_metadata(bytes: &Bytes, format: ImageFormat, orientation: Orientation) -> Option<Bytes> {
     let stripped = match format {
         ImageFormat::Jpeg => {
@@ -135,9 +135,71 @@ fn strip_metadata(bytes: &Bytes, format: ImageFormat, orientation: Orientation) 
             webp.remove_chunks_by_id(*b"XMP ");
             webp.encoder().bytes()
         }
+        ImageFormat::Gif => Bytes::from(strip_gif(bytes)?),
         _ => return None,
     };
     (stripped.len() != bytes.len()).then_some(stripped)
+}
+
+/// A GIF without its comments and application data (XMP among them), keeping the
+/// loop count (`NETSCAPE2.0`, `ANIMEXTS1.0`) and colour profiles (`ICCRGBG1`):
+/// the blocks are copied as they are, those dropped skipped whole.
+fn strip_gif(gif: &[u8]) -> Option<Vec<u8>> {
+    /// The length of the data sub-blocks starting at `at`, with their terminator.
+    fn sub_blocks(gif: &[u8], mut at: usize) -> Option<usize> {
+        let start = at;
+        loop {
+            let size = usize::from(*gif.get(at)?);
+            at += 1 + size;
+            if size == 0 {
+                return Some(at - start);
+            }
+        }
+    }
+    /// Bytes of a colour table, if `packed` says there is one.
+    fn color_table(packed: u8) -> usize {
+        if packed & 0x80 == 0 {
+            0
+        } else {
+            3 << ((packed & 0x07) + 1)
+        }
+    }
+    let screen = 13 + color_table(*gif.get(10)?);
+    let mut out = gif.get(..screen)?.to_vec();
+    let mut at = screen;
+    loop {
+        match *gif.get(at)? {
+            0x3B => {
+                out.push(0x3B);
+                return Some(out);
+            }
+            0x2C => {
+                let descriptor = 10 + color_table(*gif.get(at + 9)?);
+                // The LZW code size, then the image data's sub-blocks.
+                let length = descriptor + 1 + sub_blocks(gif, at + descriptor + 1)?;
+                out.extend_from_slice(gif.get(at..at + length)?);
+                at += length;
+            }
+            0x21 => {
+                let label = *gif.get(at + 1)?;
+                let length = 2 + sub_blocks(gif, at + 2)?;
+                let block = gif.get(at..at + length)?;
+                let kept = match label {
+                    0xFE => false,
+                    0xFF => {
+                        let identifier = block.get(3..14)?;
+                        [&b"NETSCAPE2.0"[..], b"ANIMEXTS1.0", b"ICCRGBG1012"].contains(&identifier)
+                    }
+                    _ => true,
+                };
+                if kept {
+                    out.extend_from_slice(block);
+                }
+                at += length;
+            }
+            _ => return None,
+        }
+    }
 }
 
 const APP0: u8 = 0xE0;
@@ -245,6 +307,33 @@ mod tests {
         assert!(!String::from_utf8_lossy(&stripped).contains("52.1N"));
         let kept = Jpeg::from_bytes(stripped).expect("jpeg");
         assert_eq!(kept.exif(), Some(orientation_only_exif(6)));
+    }
+
+    #[test]
+    fn gif_comments_and_xmp_go_and_the_loop_stays() {
+        use image::codecs::gif::{GifEncoder, Repeat};
+        let mut out = Vec::new();
+        {
+            let mut encoder = GifEncoder::new(&mut out);
+            encoder.set_repeat(Repeat::Infinite).expect("loop");
+            let frame = image::Frame::new(RgbaImage::from_pixel(3, 2, Rgba([250, 0, 0, 255])));
+            encoder
+                .encode_frames([frame.clone(), frame])
+                .expect("encode");
+        }
+        // A comment and an XMP application block before the first image.
+        let first_image = out.iter().position(|&b| b == 0x21).expect("an extension");
+        let mut gif = out[..first_image].to_vec();
+        gif.extend_from_slice(b"\x21\xFE\x0cGPS 52.1N 4E\x00");
+        gif.extend_from_slice(b"\x21\xFF\x0bXMP DataXMP\x08<x:xmp/>\x00");
+        gif.extend_from_slice(&out[first_image..]);
+        let processed = process(&Bytes::from(gif), ImageFormat::Gif).expect("an image");
+        let stripped = processed.stripped.expect("something removed");
+        let text = String::from_utf8_lossy(&stripped);
+        assert!(!text.contains("52.1N") && !text.contains("XMP"), "{text}");
+        assert!(text.contains("NETSCAPE2.0"), "the loop count stays");
+        assert_eq!(stripped.as_ref(), out.as_slice());
+        image::load_from_memory(&stripped).expect("still an image");
     }
 
     #[test]
