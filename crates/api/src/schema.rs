@@ -51,6 +51,8 @@ diesel::table! {
         admin -> Bool,
         disabled_at -> Nullable<Timestamp>,
         last_active_at -> Nullable<Timestamp>,
+        share_read_receipts -> Bool,
+        share_presence -> Bool,
     }
 }
 
@@ -81,6 +83,7 @@ diesel::table! {
         joined_at -> Timestamp,
         last_seen_message_id -> Nullable<Int8>,
         joined_seq -> Int8,
+        notification_level -> Nullable<Text>,
     }
 }
 
@@ -117,6 +120,14 @@ diesel::table! {
         txid -> Int8,
         position -> Nullable<Int8>,
         message_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    chat_mentions (user_id, conversation_id, message_id) {
+        user_id -> Int8,
+        conversation_id -> Int8,
+        message_id -> Int8,
     }
 }
 
@@ -184,6 +195,9 @@ diesel::joinable!(chat_conversation_members -> chat_conversations (conversation_
 diesel::joinable!(chat_conversations -> auth_users (created_by));
 diesel::joinable!(chat_events -> auth_users (subject_user_id));
 diesel::joinable!(chat_events -> chat_conversations (conversation_id));
+diesel::joinable!(chat_mentions -> auth_users (user_id));
+diesel::joinable!(chat_mentions -> chat_conversations (conversation_id));
+diesel::joinable!(chat_mentions -> chat_messages (message_id));
 diesel::joinable!(chat_message_edits -> chat_messages (message_id));
 diesel::joinable!(chat_message_reactions -> auth_users (user_id));
 diesel::joinable!(chat_message_reactions -> chat_emojis (emoji_id));
@@ -202,6 +216,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_conversations,
     chat_emojis,
     chat_events,
+    chat_mentions,
     chat_message_edits,
     chat_message_reactions,
     chat_messages,

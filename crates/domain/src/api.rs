@@ -286,9 +286,111 @@ pub struct ConversationSummary {
     #[serde(flatten)]
     pub conversation: Conversation,
     pub last_message: Option<MessagePreview>,
-    /// Messages from others after my read watermark.
+    /// Messages from others after my read pointer, not deleted; at most
+    /// [`ConversationSummary::MAX_COUNT`].
     pub unread_count: i64,
+    /// Of those, the ones that mention me (by `<@my id>`, or `@all`); at most
+    /// [`ConversationSummary::MAX_COUNT`].
+    #[serde(default)]
+    pub mention_count: i64,
+    /// What of this conversation notifies me.
+    #[serde(default)]
+    pub notification_level: NotificationLevel,
     pub last_activity_at: DateTime<Utc>,
+}
+
+impl ConversationSummary {
+    /// Unread and mention counts stop here ("99+" in a client).
+    pub const MAX_COUNT: i64 = 100;
+}
+
+/// What of a conversation notifies me: every message (`all`), those that mention me
+/// (`mentions`), or nothing (`none`: muted). By default `all`, and `mentions` in
+/// conversations of more than 20 members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationLevel {
+    #[default]
+    All,
+    Mentions,
+    None,
+}
+
+impl NotificationLevel {
+    /// Conversations larger than this notify of mentions only, unless I choose.
+    pub const ALL_BY_DEFAULT_UP_TO: usize = 20;
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Mentions => "mentions",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "all" => Ok(Self::All),
+            "mentions" => Ok(Self::Mentions),
+            "none" => Ok(Self::None),
+            _ => Err(ValidationError::NotALevel),
+        }
+    }
+
+    /// My level: the one I chose, else the default for a conversation of `members`.
+    pub fn effective(chosen: Option<Self>, members: usize) -> Self {
+        chosen.unwrap_or(if members > Self::ALL_BY_DEFAULT_UP_TO {
+            Self::Mentions
+        } else {
+            Self::All
+        })
+    }
+}
+
+/// `PUT /api/conversations/{id}/notifications`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationRequest {
+    /// `all`, `mentions` or `none`.
+    #[cfg_attr(feature = "openapi", schema(value_type = NotificationLevel))]
+    pub level: String,
+}
+
+impl NotificationRequest {
+    pub fn validate(&self) -> Result<NotificationLevel, FieldError> {
+        NotificationLevel::parse(&self.level).for_field("level")
+    }
+}
+
+/// `PATCH /api/me/settings`: what I share with the people I talk to. A field left
+/// out stays as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettingsRequest {
+    #[serde(default)]
+    pub share_read_receipts: Option<bool>,
+    #[serde(default)]
+    pub share_presence: Option<bool>,
+}
+
+/// My settings, as `PATCH /api/me/settings` leaves them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonalSettings {
+    /// Whether others see that I have read their messages (seen-by and its events).
+    /// Off, my read pointer still moves and drives my own unread counts.
+    pub share_read_receipts: bool,
+    /// Whether others see me online or away (off: always offline to them).
+    pub share_presence: bool,
+}
+
+/// `POST /api/conversations/{id}/unread`: mark unread from this message on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MarkUnreadRequest {
+    /// A message of this conversation: it and everything after it become unread.
+    pub from_message_id: MessageId,
 }
 
 /// `POST /api/conversations`.
@@ -914,8 +1016,11 @@ pub struct ExportedReaction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Watermark {
+    /// My read pointer: everything up to it is read.
     pub last_seen_message_id: Option<MessageId>,
     pub unread_count: i64,
+    #[serde(default)]
+    pub mention_count: i64,
 }
 
 /// `POST /api/conversations/{id}/seen`.

@@ -57,6 +57,14 @@ pub enum Event {
         up_to_message_id: MessageId,
         seen_at: DateTime<Utc>,
     },
+    /// My read state in a conversation changed (I read on, or marked unread, in
+    /// another tab or device): for my own streams only.
+    ReadStateChanged {
+        conversation_id: ConversationId,
+        last_seen_message_id: Option<MessageId>,
+        unread_count: i64,
+        mention_count: i64,
+    },
     MemberAdded {
         conversation_id: ConversationId,
         member: Member,
@@ -144,6 +152,9 @@ impl Event {
                 conversation_id, ..
             }
             | Self::SeenMoved {
+                conversation_id, ..
+            }
+            | Self::ReadStateChanged {
                 conversation_id, ..
             }
             | Self::MemberAdded {
@@ -240,6 +251,12 @@ mod tests {
                 up_to_message_id: MessageId(9),
                 seen_at: at,
             },
+            EventKind::ReadStateChanged => Event::ReadStateChanged {
+                conversation_id,
+                last_seen_message_id: Some(MessageId(9)),
+                unread_count: 2,
+                mention_count: 1,
+            },
             EventKind::MemberAdded => Event::MemberAdded {
                 conversation_id,
                 member: Member {
@@ -277,6 +294,8 @@ mod tests {
                     },
                     last_message: None,
                     unread_count: 0,
+                    mention_count: 0,
+                    notification_level: crate::api::NotificationLevel::All,
                     last_activity_at: at,
                 }),
             },

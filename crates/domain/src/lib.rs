@@ -7,6 +7,7 @@ pub mod api;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod mentions;
 #[cfg(feature = "openapi")]
 pub mod schema;
 pub mod search;

@@ -438,6 +438,17 @@ impl ClientState {
                 }
                 self.recount_unread(*conversation_id);
             }
+            Event::ReadStateChanged {
+                conversation_id,
+                unread_count,
+                mention_count,
+                ..
+            } => {
+                if let Some(summary) = self.summary(*conversation_id) {
+                    summary.unread_count = *unread_count;
+                    summary.mention_count = *mention_count;
+                }
+            }
             Event::MemberAdded {
                 conversation_id,
                 member,
@@ -560,6 +571,8 @@ mod tests {
                 conversation,
                 last_message: None,
                 unread_count: 0,
+                mention_count: 0,
+                notification_level: crate::api::NotificationLevel::All,
                 last_activity_at: at,
             }],
         )

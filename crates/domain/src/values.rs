@@ -50,6 +50,8 @@ pub enum ValidationError {
     NotMyUpload,
     #[error("names the same file more than once")]
     Repeated,
+    #[error("must be all, mentions or none")]
+    NotALevel,
 }
 
 /// A [`ValidationError`] together with the request field it concerns.

@@ -112,6 +112,18 @@ fn scoped_routes() -> Vec<Scoped> {
             body: |w| Some(json!({"up_to_message_id": w.message})),
         },
         Scoped {
+            method: Method::POST,
+            path: "/conversations/{id}/unread",
+            access: Members,
+            body: |w| Some(json!({"from_message_id": w.message})),
+        },
+        Scoped {
+            method: Method::PUT,
+            path: "/conversations/{id}/notifications",
+            access: Members,
+            body: |_| Some(json!({"level": "mentions"})),
+        },
+        Scoped {
             method: Method::PATCH,
             path: "/messages/{id}",
             access: Owner,
@@ -163,6 +175,7 @@ const UNSCOPED: &[(&str, &str, bool)] = &[
     ("DELETE", "/sessions", true),
     ("DELETE", "/sessions/{id}", true),
     ("GET", "/me", true),
+    ("PATCH", "/me/settings", true),
     ("PUT", "/me/password", true),
     ("DELETE", "/me", true),
     ("POST", "/password-resets", false),
@@ -360,5 +373,5 @@ async fn scoped_routes_answer_each_actor() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 16 * 4);
+    assert_eq!(cases, 18 * 4);
 }

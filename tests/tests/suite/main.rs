@@ -5,6 +5,7 @@
 mod admin;
 mod api;
 mod authorization;
+mod awareness;
 mod bad_input;
 mod bench;
 mod browser;

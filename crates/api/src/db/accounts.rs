@@ -6,6 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
+use natter_domain::api::{PersonalSettings, SettingsRequest};
 use natter_domain::{ErrorCode, Nickname, UserId};
 
 use crate::db::clock::{self, database_now};
@@ -384,5 +385,35 @@ pub fn delete_account(conn: &mut DbConnection, user: UserId) -> DbResult<Vec<i64
         // CASCADE); invitations they made stay, from nobody (ON DELETE SET NULL).
         diesel::delete(auth_users::table.find(user.get())).execute(conn)?;
         Ok(sessions)
+    })
+}
+
+/// Applies `change` to my settings; answers them as they are now.
+pub fn update_settings(
+    conn: &mut DbConnection,
+    me: UserId,
+    change: SettingsRequest,
+) -> DbResult<PersonalSettings> {
+    conn.transaction(|conn| {
+        if let Some(share) = change.share_read_receipts {
+            diesel::update(auth_users::table.find(me.get()))
+                .set(auth_users::share_read_receipts.eq(share))
+                .execute(conn)?;
+        }
+        if let Some(share) = change.share_presence {
+            diesel::update(auth_users::table.find(me.get()))
+                .set(auth_users::share_presence.eq(share))
+                .execute(conn)?;
+        }
+        let (share_read_receipts, share_presence) = auth_users::table
+            .find(me.get())
+            .select((auth_users::share_read_receipts, auth_users::share_presence))
+            .first(conn)
+            .optional()?
+            .ok_or(Refusal::NotFound)?;
+        Ok(PersonalSettings {
+            share_read_receipts,
+            share_presence,
+        })
     })
 }

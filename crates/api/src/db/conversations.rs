@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
-use natter_domain::api::{Conversation, ConversationSummary, Member, MessagePreview, User};
+use natter_domain::api::{
+    Conversation, ConversationSummary, Member, MessagePreview, NotificationLevel, User,
+};
 use natter_domain::event::Event;
 use natter_domain::{
     ConversationId, ConversationTitle, FieldError, MessageId, UserId, ValidationError,
@@ -190,6 +192,8 @@ fn summary_without_messages(conversation: &Conversation) -> ConversationSummary 
         conversation: conversation.clone(),
         last_message: None,
         unread_count: 0,
+        mention_count: 0,
+        notification_level: NotificationLevel::effective(None, conversation.members.len()),
         last_activity_at: conversation.created_at,
     }
 }
@@ -212,12 +216,58 @@ struct LastMessage {
     deleted: bool,
 }
 
-#[derive(QueryableByName)]
-struct Unread {
+/// My read state in conversations: pointer, unread and mention counts (each capped
+/// at [`ConversationSummary::MAX_COUNT`]), the level I chose. Computed, never
+/// stored: unread are messages after my pointer, not mine, not deleted; mentions are
+/// those of them that mention me.
+#[derive(Debug, QueryableByName)]
+pub struct ReadState {
     #[diesel(sql_type = BigInt)]
-    conversation_id: i64,
+    pub conversation_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub last_seen_message_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub notification_level: Option<String>,
     #[diesel(sql_type = BigInt)]
-    unread: i64,
+    pub unread: i64,
+    #[diesel(sql_type = BigInt)]
+    pub mentions: i64,
+}
+
+impl ReadState {
+    pub fn chosen_level(&self) -> Option<NotificationLevel> {
+        self.notification_level
+            .as_deref()
+            .and_then(|level| NotificationLevel::parse(level).ok())
+    }
+}
+
+/// The read states of `me` in every conversation of mine (or in `only`): one
+/// statement for the whole list.
+pub fn read_states(
+    conn: &mut DbConnection,
+    me: UserId,
+    only: Option<ConversationId>,
+) -> QueryResult<Vec<ReadState>> {
+    const SQL: &str = "SELECT mine.conversation_id, mine.last_seen_message_id, mine.notification_level, \
+            (SELECT count(*) FROM (SELECT 1 FROM chat_messages m \
+               WHERE m.conversation_id = mine.conversation_id \
+                 AND m.id > coalesce(mine.last_seen_message_id, 0) \
+                 AND (m.sender_id IS NULL OR m.sender_id <> mine.user_id) \
+                 AND m.deleted_at IS NULL \
+               LIMIT 100) AS u) AS unread, \
+            (SELECT count(*) FROM (SELECT 1 FROM chat_mentions x \
+               JOIN chat_messages m ON m.id = x.message_id \
+               WHERE x.user_id = mine.user_id AND x.conversation_id = mine.conversation_id \
+                 AND x.message_id > coalesce(mine.last_seen_message_id, 0) \
+                 AND m.deleted_at IS NULL \
+               LIMIT 100) AS n) AS mentions \
+       FROM chat_conversation_members mine \
+      WHERE mine.user_id = $1 AND ($2 = 0 OR mine.conversation_id = $2)";
+    diesel::sql_query(SQL)
+        .bind::<BigInt, _>(me.get())
+        .bind::<BigInt, _>(only.map_or(0, ConversationId::get))
+        .load(conn)
 }
 
 /// My conversations, most recent activity first, each with its last message and my
@@ -249,25 +299,16 @@ pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<Conversatio
     .into_iter()
     .map(|message| (message.conversation_id, message))
     .collect();
-    let unread: HashMap<i64, i64> = diesel::sql_query(
-        "SELECT mine.conversation_id, count(m.id) AS unread \
-           FROM chat_conversation_members mine \
-           JOIN chat_messages m ON m.conversation_id = mine.conversation_id \
-            AND m.id > coalesce(mine.last_seen_message_id, 0) AND (m.sender_id IS NULL OR m.sender_id <> mine.user_id) \
-          WHERE mine.user_id = $1 \
-          GROUP BY mine.conversation_id",
-    )
-    .bind::<BigInt, _>(me.get())
-    .load::<Unread>(conn)?
-    .into_iter()
-    .map(|row| (row.conversation_id, row.unread))
-    .collect();
+    let states: HashMap<i64, ReadState> = read_states(conn, me, None)?
+        .into_iter()
+        .map(|state| (state.conversation_id, state))
+        .collect();
     Ok(rows
         .iter()
         .map(|row| {
             let conversation = to_conversation(row, &members.remove(&row.id).unwrap_or_default());
+            let state = states.get(&row.id);
             ConversationSummary {
-                conversation,
                 last_message: last.get(&row.id).map(|message| MessagePreview {
                     id: MessageId(message.id),
                     sender: message.sender_id.zip(message.sender_nickname.clone()).map(
@@ -280,7 +321,13 @@ pub fn list_for(conn: &mut DbConnection, me: UserId) -> DbResult<Vec<Conversatio
                     created_at: utc(message.created_at),
                     deleted: message.deleted,
                 }),
-                unread_count: unread.get(&row.id).copied().unwrap_or(0),
+                unread_count: state.map_or(0, |s| s.unread),
+                mention_count: state.map_or(0, |s| s.mentions),
+                notification_level: NotificationLevel::effective(
+                    state.and_then(ReadState::chosen_level),
+                    conversation.members.len(),
+                ),
+                conversation,
                 last_activity_at: utc(row.last_activity_at),
             }
         })

@@ -49,7 +49,8 @@ rows! {
     auth_users { id: i64, nickname: String, nickname_key: String, password_hash: String,
                  created_at: NaiveDateTime, updated_at: NaiveDateTime,
                  nickname_skeleton: Option<String>, admin: bool,
-                 disabled_at: Option<NaiveDateTime>, last_active_at: Option<NaiveDateTime> }
+                 disabled_at: Option<NaiveDateTime>, last_active_at: Option<NaiveDateTime>,
+                 share_read_receipts: bool, share_presence: bool }
     auth_sessions { id: i64, user_id: i64, created_at: NaiveDateTime, expires_at: NaiveDateTime,
                     revoked_at: Option<NaiveDateTime>, last_used_at: Option<NaiveDateTime>,
                     user_agent: Option<String> }
@@ -69,7 +70,7 @@ rows! {
                          written_at: NaiveDateTime, replaced_at: NaiveDateTime }
     chat_conversation_members { conversation_id: i64, user_id: i64, owner: bool,
                                 joined_at: NaiveDateTime, last_seen_message_id: Option<i64>,
-                                joined_seq: i64 }
+                                joined_seq: i64, notification_level: Option<String> }
     chat_emojis { id: i64, key: String, unicode: String }
     chat_message_reactions { id: i64, conversation_id: i64, message_id: i64, user_id: i64,
                              emoji_id: i64, created_at: NaiveDateTime }
@@ -79,6 +80,7 @@ rows! {
                   subject_user_id: Option<i64>, payload: String, created_at: NaiveDateTime,
                   txid: i64, position: Option<i64>, message_id: Option<i64> }
     natter_settings { name: String, value: String, created_at: NaiveDateTime }
+    chat_mentions { user_id: i64, conversation_id: i64, message_id: i64 }
     chat_attachments { id: i64, uploader_id: Option<i64>, message_id: Option<i64>, position: i32,
                        filename: String, content_type: String, size: i64, width: Option<i32>,
                        height: Option<i32>, thumbnail_type: Option<String>, storage_key: String,
@@ -216,6 +218,7 @@ fn copy_all(
         // The rows only: the files stay in the store, under the same keys (the README
         // says how to move them with the database).
         copy_table!(by_id chat_attachments, source, target),
+        copy_table!(whole chat_mentions, source, target),
         copy_table!(whole natter_settings, source, target),
     ])
 }

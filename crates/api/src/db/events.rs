@@ -342,7 +342,7 @@ pub fn visible_after(
         payload: String,
     }
     // Per conversation, from the later of the cursor and the event that added them
-    // (`joined_seq`, 0 for a founding member). PostgreSQL reads at most `limit` per
+    // (`joined_seq`, 0 for a founding member), without others' read states. PostgreSQL reads at most `limit` per
     // conversation (LATERAL), with a plan made once per connection; SQLite, one node,
     // sorts what the person may see.
     const PG: &str = "\
@@ -352,6 +352,7 @@ pub fn visible_after(
             CROSS JOIN LATERAL ( \
               SELECT * FROM chat_events e \
                WHERE e.conversation_id = m.conversation_id AND e.seq >= m.joined_seq \
+                 AND (e.kind <> 'read_state_changed' OR e.subject_user_id = m.user_id) \
                  AND e.position > GREATEST(?, (SELECT j.position FROM chat_events j \
                        WHERE j.conversation_id = m.conversation_id AND j.seq = m.joined_seq)) \
                ORDER BY e.position LIMIT ?) e \
@@ -371,6 +372,7 @@ pub fn visible_after(
             FROM chat_conversation_members m \
             JOIN chat_events e ON e.conversation_id = m.conversation_id \
              AND e.seq >= m.joined_seq \
+             AND (e.kind <> 'read_state_changed' OR e.subject_user_id = m.user_id) \
              AND e.position > max(?2, coalesce((SELECT j.position FROM chat_events j \
                    WHERE j.conversation_id = m.conversation_id AND j.seq = m.joined_seq), 0)) \
            WHERE m.user_id = ?1 \

@@ -16,6 +16,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub admin: bool,
     pub disabled_at: Option<NaiveDateTime>,
+    pub share_read_receipts: bool,
+    pub share_presence: bool,
 }
 
 #[derive(Insertable)]

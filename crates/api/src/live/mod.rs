@@ -64,6 +64,8 @@ impl Visibility {
                     self.conversations.insert(conversation);
                 }
             }
+            // My read state: for my own streams only.
+            Some(EventKind::ReadStateChanged) => return about_me,
             Some(EventKind::MemberAdded) if about_me => {
                 self.conversations.insert(conversation);
             }

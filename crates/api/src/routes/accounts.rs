@@ -1,11 +1,12 @@
 //! Registering, signing in and out, and finding people.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use chrono::Duration;
 use natter_domain::api::{
     AuthResponse, ChangePasswordRequest, DeleteAccountRequest, LoginRequest, Me,
-    PasswordResetRequest, RegisterRequest, SessionInfo, User, UserSearchQuery,
+    PasswordResetRequest, PersonalSettings, RegisterRequest, SessionInfo, SettingsRequest, User,
+    UserSearchQuery,
 };
 use natter_domain::{ErrorBody, ErrorCode, Nickname, SessionId, UserId};
 
@@ -560,4 +561,34 @@ pub async fn search_users(
     })
     .await?;
     Ok(web::Json(found.iter().map(users::to_user).collect()))
+}
+
+/// Change what I share with the people I talk to: read receipts and presence. A field
+/// left out stays as it is.
+#[utoipa::path(
+    tag = "accounts",
+    request_body = SettingsRequest,
+    responses(
+        (status = 200, description = "My settings now", body = PersonalSettings),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[patch("/me/settings")]
+pub async fn update_settings(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    body: Json<SettingsRequest>,
+) -> Result<web::Json<PersonalSettings>, ApiError> {
+    rates.check(Action::Change, user.id)?;
+    let (caller, change) = (user.id, body.0);
+    db::write(&db, move |conn| {
+        accounts::update_settings(conn, caller, change)
+    })
+    .await
+    .map(web::Json)
+    .map_err(ApiError::from)
 }

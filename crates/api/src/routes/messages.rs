@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use natter_domain::api::{
-    EditMessageRequest, HistoryQuery, MarkSeenRequest, Message, MessageEdit, MessagePage,
-    ReactionSummary, SeenEntry, SendMessageRequest, Watermark,
+    EditMessageRequest, HistoryQuery, MarkSeenRequest, MarkUnreadRequest, Message, MessageEdit,
+    MessagePage, NotificationRequest, ReactionSummary, SeenEntry, SendMessageRequest, Watermark,
 };
 use natter_domain::{ConversationId, EmojiKey, ErrorBody, MessageId, ValidationError};
 
@@ -361,4 +361,79 @@ pub async fn remove_reaction(
 ) -> Result<web::Json<Vec<ReactionSummary>>, ApiError> {
     rates.check(Action::React, user.id)?;
     react(user, db, path, false).await
+}
+
+/// Mark unread from this message on: my read pointer goes back to just before it, and
+/// my other tabs hear `read_state_changed`. What others saw of my reading stays.
+#[utoipa::path(
+    tag = "messages",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = MarkUnreadRequest,
+    responses(
+        (status = 200, description = "My read state now", body = Watermark),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "`from_message_id` is not a message of this conversation", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/conversations/{id}/unread")]
+pub async fn mark_unread(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    id: web::Path<ConversationId>,
+    body: Json<MarkUnreadRequest>,
+) -> Result<web::Json<Watermark>, ApiError> {
+    rates.check(Action::MarkSeen, user.id)?;
+    let (id, me, from) = (id.into_inner(), user.id, body.0.from_message_id);
+    if from.get() <= 0 {
+        return Err(ApiError::invalid(
+            "from_message_id",
+            ValidationError::NotAnId,
+        ));
+    }
+    db::write(&db, move |conn| {
+        messages::receipts::mark_unread(conn, id, me, from)
+    })
+    .await
+    .map(web::Json)
+    .map_err(ApiError::from)
+}
+
+/// What of this conversation notifies me: `all`, `mentions` or `none` (muted).
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    request_body = NotificationRequest,
+    responses(
+        (status = 200, description = "The level now", body = NotificationRequest),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 422, description = "`level` is not all, mentions or none", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[put("/conversations/{id}/notifications")]
+pub async fn set_notifications(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    rates: web::Data<RateLimits>,
+    id: web::Path<ConversationId>,
+    body: Json<NotificationRequest>,
+) -> Result<web::Json<NotificationRequest>, ApiError> {
+    rates.check(Action::Change, user.id)?;
+    let level = body.0.validate()?;
+    let (id, me) = (id.into_inner(), user.id);
+    let level = db::write(&db, move |conn| {
+        messages::receipts::set_notification_level(conn, id, me, level)
+    })
+    .await?;
+    Ok(web::Json(NotificationRequest {
+        level: level.as_str().to_owned(),
+    }))
 }

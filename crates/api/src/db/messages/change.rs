@@ -102,6 +102,8 @@ pub fn edit(
             ))
             .returning(MessageRow::as_select())
             .get_result(c))?;
+        // A mention the edit adds is recorded (and counts) for the newly mentioned only.
+        super::mentions::record(conn, row.conversation_id, caller.get(), row.id, &row.content)?;
         let message = with_details(conn, &row, sender, caller)?;
         // The event is for everyone: nobody's own reactions are marked in it.
         let mut shared = message.clone();

@@ -311,18 +311,19 @@ pub(super) fn attach_seen_by(
         return Ok(());
     };
 
-    // Each current member's watermark moves within the page, plus their first move
-    // past it: enough to know when they first saw each message of the page.
+    // Each current member's receipts within the page, plus their first one past it:
+    // enough to know when they first saw each message of the page. Someone who does
+    // not share read receipts shows in none.
     let seen = diesel::sql_query(
         "SELECT s.user_id, u.nickname, s.up_to_message_id, s.seen_at \
            FROM chat_seen_messages s \
            JOIN chat_conversation_members m ON m.conversation_id = s.conversation_id AND m.user_id = s.user_id \
-           JOIN auth_users u ON u.id = s.user_id \
+           JOIN auth_users u ON u.id = s.user_id AND u.share_read_receipts \
           WHERE s.conversation_id = $1 AND s.up_to_message_id BETWEEN $2 AND $3 \
          UNION ALL \
          SELECT s.user_id, u.nickname, s.up_to_message_id, s.seen_at \
            FROM chat_conversation_members m \
-           JOIN auth_users u ON u.id = m.user_id \
+           JOIN auth_users u ON u.id = m.user_id AND u.share_read_receipts \
            JOIN chat_seen_messages s ON s.id = ( \
                 SELECT n.id FROM chat_seen_messages n \
                  WHERE n.conversation_id = m.conversation_id AND n.user_id = m.user_id \

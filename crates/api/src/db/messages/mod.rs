@@ -17,6 +17,7 @@ use crate::schema::{chat_conversations, chat_messages};
 pub mod change;
 pub mod export;
 pub mod history;
+pub mod mentions;
 pub mod reactions;
 pub mod receipts;
 pub mod search;

@@ -26,6 +26,10 @@
 //!    Rule 5b, **the files**: each of `attachment_ids` is the sender's own stored
 //!    upload, attached to nothing, locked until the send commits (so that two sends
 //!    cannot both attach it); otherwise 422 naming `attachment_ids`.
+//!
+//!    Rule 5c, **mentions**: `<@id>` of members (not the sender), and `@all` where
+//!    [`natter_domain::mentions::all_allowed`], are recorded with the message. A send
+//!    with files or mentions takes the steps one by one ([`send_step_by_step`]).
 //! 6. **The message.** Its time is the database's clock after the lock; it becomes the
 //!    conversation's `last_activity_at`.
 //! 7. **Its event.** `message_created`, numbered from the conversation's
@@ -103,16 +107,17 @@ pub async fn send(
     let queue = db
         .send_queue()
         .ok_or_else(|| DbError::Batch("no send writer".into()))?;
-    let with_files = !draft.files.is_empty();
+    // Files and mentions are recorded step by step, outside the batch statement.
+    let by_steps = !draft.files.is_empty() || super::mentions::any(draft.body.as_str());
     let client_id = draft.client_id;
     let mut outgoing = Send::new(
         conversation,
         session,
         sender,
         draft,
-        db.is_postgres() && !with_files,
+        db.is_postgres() && !by_steps,
     )?;
-    let sent = if with_files {
+    let sent = if by_steps {
         crate::db::write(db, move |conn| {
             let checked = conn.transaction(|conn| send_step_by_step(conn, &mut outgoing))?;
             Ok(checked.outcome(outgoing))
@@ -562,6 +567,7 @@ fn send_step_by_step(conn: &mut DbConnection, send: &mut Send) -> QueryResult<Ch
         .returning(chat_messages::id)
         .get_result(c))?;
     attachments::attach(conn, id, &files)?;
+    super::mentions::record(conn, conversation, send.sender(), id, &send.message.content)?;
     send.message.attachments = files.iter().map(AttachmentRow::to_attachment).collect();
     let mut message = send.message.clone();
     message.id = MessageId(id);
