@@ -284,7 +284,7 @@ async fn my_conversations_show_last_message_unread_and_order() {
     assert_eq!(seen.status, StatusCode::OK);
     assert_eq!(
         seen.body,
-        json!({"last_seen_message_id": m2, "unread_count": 0})
+        json!({"last_seen_message_id": m2, "unread_count": 0, "mention_count": 0})
     );
     assert_eq!(
         app.get("/conversations", &bob).await.body[0]["unread_count"],

@@ -169,7 +169,11 @@ struct PassRow {
 /// looks at txids from there, so the index entries that stamped rows leave behind
 /// until VACUUM are not read again and again. SQLite's events are stamped as they are
 /// written (see [`append`]).
-pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
+///
+/// `floor` is the highest position this node has delivered: positions continue from
+/// it even when the newest events were deleted since (an account's deletion removes
+/// the events about it), so that no position is ever given twice.
+pub fn stamp(conn: &mut DbConnection, since: i64, floor: i64) -> QueryResult<Pass> {
     let DbConnection::Pg(conn) = conn else {
         return Ok(Pass {
             stamped: Vec::new(),
@@ -179,7 +183,7 @@ pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
     };
     let rows = PreparedSql {
         sql: "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin), \
-                   base AS (SELECT coalesce(max(position), 0) AS top FROM chat_events), \
+                   base AS (SELECT greatest(coalesce(max(position), 0), ?) AS top FROM chat_events), \
                    batch AS ( \
                      SELECT id, row_number() OVER (ORDER BY conversation_id, seq) AS n \
                        FROM chat_events \
@@ -201,6 +205,7 @@ pub fn stamp(conn: &mut DbConnection, since: i64) -> QueryResult<Pass> {
                 FROM horizon h CROSS JOIN waiting w LEFT JOIN stamped s ON true \
                ORDER BY s.position",
         params: [
+            Param::BigInt(floor),
             Param::BigInt(since),
             Param::BigInt(STAMP_BATCH),
             Param::Text(channels::EVENTS),

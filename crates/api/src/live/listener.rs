@@ -197,7 +197,7 @@ impl<'a> Listener<'a> {
         if now < self.next_stamp {
             return Ok(());
         }
-        let pass = events::stamp(&mut self.conn, self.complete_below)?;
+        let pass = events::stamp(&mut self.conn, self.complete_below, self.hub.delivered())?;
         self.complete_below = pass.complete_below;
         let follows = pass
             .stamped
