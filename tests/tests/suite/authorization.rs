@@ -47,6 +47,7 @@ struct World {
     outsider: Person,
 }
 
+#[allow(clippy::too_many_lines)] // the table of routes, a row each
 fn scoped_routes() -> Vec<Scoped> {
     use Access::{Members, Owner, OwnerElseHidden};
     let none: fn(&World) -> Option<Value> = |_| None;

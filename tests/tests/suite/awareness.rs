@@ -29,6 +29,7 @@ async fn counts(app: &TestApp, who: &Person, id: i64) -> (i64, i64) {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one reader's day: read, mark unread, be mentioned
 async fn unread_and_mentions_are_counted_from_the_read_pointer() {
     let app = TestApp::spawn().await;
     let alice = app.register("alice").await;
