@@ -125,6 +125,24 @@ impl ClientState {
 
     /// The server moved my watermark (my answer to marking messages seen); the
     /// `seen_moved` event that follows adds the receipts.
+    /// My read state as the server has it now, my pointer moved back too (after
+    /// "mark unread" here or in another tab).
+    pub fn set_read_state(&mut self, conversation: ConversationId, state: Watermark) {
+        let me = self.me;
+        if let Some(summary) = self.summary(conversation) {
+            if let Some(member) = summary
+                .conversation
+                .members
+                .iter_mut()
+                .find(|m| m.user.id == me)
+            {
+                member.last_seen_message_id = state.last_seen_message_id;
+            }
+            summary.unread_count = state.unread_count;
+            summary.mention_count = state.mention_count;
+        }
+    }
+
     pub fn set_my_watermark(&mut self, conversation: ConversationId, watermark: Watermark) {
         let me = self.me;
         if let Some(summary) = self.summary(conversation) {
@@ -298,6 +316,9 @@ impl ClientState {
                         summary.last_message = Some(MessagePreview::of(message));
                         if !message.sent_by(me) && watermark.is_none_or(|w| w < message.id) {
                             summary.unread_count += 1;
+                            if mentions_me(message, &summary.conversation, me) {
+                                summary.mention_count += 1;
+                            }
                         }
                     }
                     summary.last_activity_at = summary.last_activity_at.max(message.created_at);
@@ -440,15 +461,17 @@ impl ClientState {
             }
             Event::ReadStateChanged {
                 conversation_id,
+                last_seen_message_id,
                 unread_count,
                 mention_count,
-                ..
-            } => {
-                if let Some(summary) = self.summary(*conversation_id) {
-                    summary.unread_count = *unread_count;
-                    summary.mention_count = *mention_count;
-                }
-            }
+            } => self.set_read_state(
+                *conversation_id,
+                Watermark {
+                    last_seen_message_id: *last_seen_message_id,
+                    unread_count: *unread_count,
+                    mention_count: *mention_count,
+                },
+            ),
             Event::MemberAdded {
                 conversation_id,
                 member,
@@ -524,6 +547,18 @@ impl ClientState {
             Event::Ready { .. } | Event::Resync => {}
         }
     }
+}
+
+/// Whether `message` mentions `me` as the server counts it: by my token, or by
+/// `@all` where its sender may use it.
+fn mentions_me(message: &Message, conversation: &crate::api::Conversation, me: UserId) -> bool {
+    let found = crate::mentions::parse(&message.content);
+    let owner = message
+        .sender
+        .as_ref()
+        .is_some_and(|s| s.id == conversation.owner_id);
+    found.people.contains(&me)
+        || (found.all && crate::mentions::all_allowed(owner, conversation.members.len()))
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ use gloo_net::http::{Method, RequestBuilder, Response};
 use natter_domain::api::{
     AdminUser, AdminUserPage, AuthResponse, ChangePasswordRequest, Conversation,
     ConversationSummary, CreateConversationRequest, CreateInviteRequest, DeleteAccountRequest,
-    EditMessageRequest, Emoji, Health, HistoryQuery, Invite, LoginRequest, MarkSeenRequest, Me,
-    Message, MessagePage, ReactionSummary, RegisterRequest, RenameConversationRequest, SearchPage,
-    SearchQuery, SendMessageRequest, SessionInfo, User, UserRef, Watermark,
+    EditMessageRequest, Emoji, Health, HistoryQuery, Invite, LoginRequest, MarkSeenRequest,
+    MarkUnreadRequest, Me, Message, MessagePage, ReactionSummary, RegisterRequest,
+    RenameConversationRequest, SearchPage, SearchQuery, SendMessageRequest, SessionInfo, User,
+    UserRef, Watermark,
 };
 use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use serde::Serialize;
@@ -387,6 +388,19 @@ pub async fn send_message(
         Method::POST,
         &format!("/conversations/{id}/messages"),
         Some(request),
+    )
+    .await
+}
+
+/// Marks unread from message `from` on.
+pub async fn mark_unread(id: ConversationId, from: MessageId) -> Result<Watermark, ApiError> {
+    let body = MarkUnreadRequest {
+        from_message_id: from,
+    };
+    call(
+        Method::POST,
+        &format!("/conversations/{id}/unread"),
+        Some(&body),
     )
     .await
 }

@@ -8,7 +8,11 @@
 //! apart (`rel="noopener noreferrer nofollow"`); any other link is text. An image is
 //! shown as a link to it, never loaded.
 
+use std::collections::HashMap;
+
 use leptos::prelude::*;
+use natter_domain::UserId;
+use natter_domain::mentions::{self, Piece};
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd, TextMergeStream};
 
 /// The schemes a link may have; anything else is shown as text.
@@ -18,6 +22,8 @@ const SAFE_SCHEMES: [&str; 3] = ["http:", "https:", "mailto:"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
     Text(String),
+    /// `<@ID>`: the person, shown by their current nickname.
+    Mention(UserId),
     Code(String),
     Break,
     Rule,
@@ -42,9 +48,16 @@ enum Block {
     Plain,
 }
 
-/// `content` as formatted nodes.
-pub fn render(content: &str) -> AnyView {
-    to_views(parse(content))
+/// Who mentions name: the conversation's members by id, and me (shown more strongly).
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub me: UserId,
+    pub nicknames: HashMap<UserId, String>,
+}
+
+/// `content` as formatted nodes, mentions shown by `names`.
+pub fn render(content: &str, names: &Names) -> AnyView {
+    to_views(parse(content), names)
 }
 
 fn parse(content: &str) -> Vec<Node> {
@@ -83,8 +96,15 @@ fn parse(content: &str) -> Vec<Node> {
                 if inside_link {
                     push(&mut stack, Node::Text(text.into_string()));
                 } else {
-                    for node in linkify(&text) {
-                        push(&mut stack, node);
+                    for piece in mentions::pieces(&text) {
+                        match piece {
+                            Piece::Person(user) => push(&mut stack, Node::Mention(user)),
+                            Piece::Text(text) => {
+                                for node in linkify(text) {
+                                    push(&mut stack, node);
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -202,18 +222,31 @@ fn find_url(text: &str) -> Option<usize> {
     None
 }
 
-fn to_views(nodes: Vec<Node>) -> AnyView {
-    nodes.into_iter().map(to_view).collect_view().into_any()
+fn to_views(nodes: Vec<Node>, names: &Names) -> AnyView {
+    nodes
+        .into_iter()
+        .map(|node| to_view(node, names))
+        .collect_view()
+        .into_any()
 }
 
-fn to_view(node: Node) -> AnyView {
+fn to_view(node: Node, names: &Names) -> AnyView {
     match node {
         Node::Text(text) => text.into_any(),
+        Node::Mention(user) => {
+            let name = names
+                .nicknames
+                .get(&user)
+                .map_or_else(|| "someone".to_owned(), Clone::clone);
+            let me = user == names.me;
+            view! { <span class="mention" class:me=me data-testid="mention">{format!("@{name}")}</span> }
+                .into_any()
+        }
         Node::Code(code) => view! { <code>{code}</code> }.into_any(),
         Node::Break => view! { <br /> }.into_any(),
         Node::Rule => view! { <hr /> }.into_any(),
         Node::Block(block, children) => {
-            let inner = to_views(children);
+            let inner = to_views(children, names);
             match block {
                 Block::Paragraph => view! { <p>{inner}</p> }.into_any(),
                 Block::Emphasis => view! { <em>{inner}</em> }.into_any(),

@@ -943,3 +943,66 @@ async fn files_sent_in_one_browser_appear_live_in_the_other() -> anyhow::Result<
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_mention_shows_in_badges_and_the_title_and_marking_unread_brings_them_back()
+-> anyhow::Result<()> {
+    let app = spawn().await;
+    let (a, b) = (Browser::start().await?, Browser::start().await?);
+    register(&a, &app, "alice").await?;
+    register(&b, &app, "bob").await?;
+    b.click(r#"[data-testid="new-conversation"]"#).await?;
+    b.fill(r#"[data-testid="new-title"]"#, "Review").await?;
+    b.fill(r#"[data-testid="user-search"]"#, "ali").await?;
+    b.click(r#"[data-testid="search-result"][data-nickname="alice"]"#)
+        .await?;
+    b.click(r#"[data-testid="create-conversation"]"#).await?;
+    b.wait_for_text(r#"[data-testid="open-title"]"#, "Review")
+        .await?;
+    let alice = app.number("SELECT id AS n FROM auth_users WHERE nickname = 'alice'");
+    send(&b, &format!("<@{alice}> can you review this?")).await?;
+
+    // Alice, on her list: one unread, one mention, and the tab says so.
+    a.wait_for_text(r#"[data-testid="unread"]"#, "1").await?;
+    a.wait_for_text(r#"[data-testid="mentions"]"#, "@1").await?;
+    a.wait_until("the title counts it", || async {
+        Ok(a.client.title().await? == "(1) Natter")
+    })
+    .await?;
+    assert_accessible(&a, "the list with badges").await?;
+
+    // Opened, the mention shows her nickname, marked as her own; reading clears it.
+    a.click(r#"[data-testid="conversation-item"]"#).await?;
+    a.wait_for_text(r#"[data-testid="mention"]"#, "@alice")
+        .await?;
+    let class = a
+        .wait_for(r#"[data-testid="mention"]"#)
+        .await?
+        .attr("class")
+        .await?
+        .unwrap_or_default();
+    assert!(class.contains("me"), "{class}");
+    a.wait_gone(r#"[data-testid="unread"]"#).await?;
+    a.wait_until("the title is plain again", || async {
+        Ok(a.client.title().await? == "Natter")
+    })
+    .await?;
+
+    // Mark unread from Bob's message: back on the list, unread and mentioned again.
+    let item = message_containing(&a, "can you review this?").await?;
+    item.find(Locator::Css(r#"[data-testid="message-menu"]"#))
+        .await?
+        .click()
+        .await?;
+    a.click(r#"[data-testid="mark-unread"]"#).await?;
+    a.wait_for_text(r#"[data-testid="unread"]"#, "1").await?;
+    a.wait_for_text(r#"[data-testid="mentions"]"#, "@1").await?;
+    a.close().await?;
+    b.close().await?;
+    assert!(
+        app.internal_errors().is_empty(),
+        "{:?}",
+        app.internal_errors()
+    );
+    Ok(())
+}

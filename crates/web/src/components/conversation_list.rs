@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 use natter_domain::ConversationId;
+use natter_domain::api::{ConversationSummary, NotificationLevel};
 
 use crate::store::use_store;
 use crate::time;
@@ -18,6 +19,26 @@ pub fn ConversationList() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     });
+    // The tab's title counts what is unread, muted conversations aside: "(3) Natter".
+    let total = Memo::new(move |_| {
+        store.state.with(|s| {
+            s.conversations
+                .iter()
+                .filter(|c| c.notification_level != NotificationLevel::None)
+                .map(|c| c.unread_count)
+                .sum::<i64>()
+        })
+    });
+    Effect::new(move |_| {
+        let total = total.get();
+        let title = if total > 0 {
+            format!("({total}) Natter")
+        } else {
+            "Natter".to_owned()
+        };
+        document().set_title(&title);
+    });
+    on_cleanup(|| document().set_title("Natter"));
     view! {
         <div class="sidebar-head">
             <h2>"Conversations"</h2>
@@ -85,6 +106,16 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                 format!("{who}: {text}")
             });
             let unread = s.unread_count;
+            let mentions = s.mention_count;
+            let muted = s.notification_level == NotificationLevel::None;
+            // Counts stop at 100 on the server: show "99+" from there.
+            let shown = |count: i64| {
+                if count >= ConversationSummary::MAX_COUNT {
+                    "99+".to_owned()
+                } else {
+                    count.to_string()
+                }
+            };
             let closed = s.conversation.closed_at.is_some();
             view! {
                 <li>
@@ -97,6 +128,9 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                             }
                             if unread > 0 {
                                 class.push_str(" unread");
+                            }
+                            if muted {
+                                class.push_str(" muted");
                             }
                             class
                         }
@@ -116,6 +150,18 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                                 {preview.unwrap_or_else(|| members.clone())}
                             </span>
                             {closed.then(|| view! { <span class="tag">"Closed"</span> })}
+                            {(mentions > 0)
+                                .then(|| {
+                                    view! {
+                                        <span
+                                            class="badge mention-badge"
+                                            data-testid="mentions"
+                                            aria-label=format!("{mentions} mentioning you")
+                                        >
+                                            {format!("@{}", shown(mentions))}
+                                        </span>
+                                    }
+                                })}
                             {(unread > 0)
                                 .then(|| {
                                     view! {
@@ -124,7 +170,7 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                                             data-testid="unread"
                                             aria-label=format!("{unread} unread")
                                         >
-                                            {unread}
+                                            {shown(unread)}
                                         </span>
                                     }
                                 })}

@@ -1,6 +1,8 @@
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::use_navigate;
 use natter_domain::api::{Message, ReactionSummary, sender_name};
 use natter_domain::{ConversationId, ErrorCode, MessageBody, MessageId};
 
@@ -100,6 +102,7 @@ pub fn MessageItem(
     let error = RwSignal::new(None::<String>);
     let menu_button = NodeRef::<html::Button>::new();
     let first_item = NodeRef::<html::Button>::new();
+    let navigate = use_navigate();
     let confirm_button = NodeRef::<html::Button>::new();
 
     let toggle = move |emoji: String, on: bool| {
@@ -208,7 +211,21 @@ pub fn MessageItem(
                     .unwrap_or_default()
             });
             let text = (!content.is_empty()).then(|| {
-                view! { <div class="body" data-testid="body">{markdown::render(&content)}</div> }
+                let names = markdown::Names {
+                    me,
+                    nicknames: store.state.with(|s| {
+                        s.conversation(conversation)
+                            .map(|c| {
+                                c.conversation
+                                    .members
+                                    .iter()
+                                    .map(|m| (m.user.id, m.user.nickname.clone()))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    }),
+                };
+                view! { <div class="body" data-testid="body">{markdown::render(&content, &names)}</div> }
             });
             let files = (!files.is_empty()).then(|| view! { <Attachments files /> });
             view! { {text} {files} }.into_any()
@@ -302,6 +319,31 @@ pub fn MessageItem(
                 </button>
             }
         });
+        // Marking unread leaves the conversation, so that reading it does not mark it
+        // read again at once.
+        let navigate = navigate.clone();
+        let unread = view! {
+            <button
+                type="button"
+                role="menuitem"
+                data-testid="mark-unread"
+                on:click=move |_| {
+                    menu_open.set(false);
+                    let navigate = navigate.clone();
+                    spawn_local(async move {
+                        match api::mark_unread(conversation, id).await {
+                            Ok(state) => {
+                                store.state.update(|s| s.set_read_state(conversation, state));
+                                navigate("/", NavigateOptions::default());
+                            }
+                            Err(e) => error.set(Some(e.to_string())),
+                        }
+                    });
+                }
+            >
+                "Mark unread from here"
+            </button>
+        };
         let delete = can_delete().then(|| {
             view! {
                 <button
@@ -322,6 +364,7 @@ pub fn MessageItem(
             <div class="message-menu" role="menu" aria-label="Message actions" data-testid="menu">
                 {reply}
                 {edit}
+                {unread}
                 {delete}
             </div>
         }
