@@ -364,8 +364,8 @@ pub fn MessageItem(
             <div class="message-menu" role="menu" aria-label="Message actions" data-testid="menu">
                 {reply}
                 {edit}
-                {unread}
                 {delete}
+                {unread}
             </div>
         }
         .into_any()
