@@ -99,6 +99,43 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
     pieces
 }
 
+/// `text` with each `@nickname` picked in a composer written as its person's token,
+/// where it stands as a word of its own (not inside a longer name or an address).
+pub fn tokenize(text: &str, picked: &[(String, UserId)]) -> String {
+    let mut picked: Vec<&(String, UserId)> = picked.iter().collect();
+    // Longer names first: "@ann lee" before "@ann".
+    picked.sort_by_key(|(nickname, _)| std::cmp::Reverse(nickname.len()));
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while let Some(at) = rest.find('@') {
+        let previous = rest[..at]
+            .chars()
+            .next_back()
+            .or_else(|| out.chars().next_back());
+        let starts_word = previous.is_none_or(|c| !c.is_alphanumeric());
+        if starts_word {
+            for (nickname, id) in &picked {
+                let after_at = &rest[at + 1..];
+                if let Some(tail) = after_at.strip_prefix(nickname.as_str())
+                    && !tail
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                {
+                    out.push_str(&rest[..at]);
+                    out.push_str(&token(*id));
+                    rest = tail;
+                    continue 'scan;
+                }
+            }
+        }
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +158,20 @@ mod tests {
         assert!(all_allowed(false, 20));
         assert!(!all_allowed(false, 21));
         assert!(all_allowed(true, 500));
+    }
+
+    #[test]
+    fn picked_names_become_tokens_where_they_are_words() {
+        let picked = vec![
+            ("ann".to_owned(), UserId(1)),
+            ("ann lee".to_owned(), UserId(2)),
+        ];
+        assert_eq!(
+            tokenize("@ann lee and @ann, not @annie or x@ann", &picked),
+            "<@2> and <@1>, not @annie or x@ann"
+        );
+        assert_eq!(tokenize("no one", &picked), "no one");
+        assert_eq!(tokenize("@ann", &picked), "<@1>");
     }
 
     #[test]

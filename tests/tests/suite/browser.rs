@@ -959,12 +959,24 @@ async fn a_mention_shows_in_badges_and_the_title_and_marking_unread_brings_them_
     b.click(r#"[data-testid="create-conversation"]"#).await?;
     b.wait_for_text(r#"[data-testid="open-title"]"#, "Review")
         .await?;
-    let alice = app.number("SELECT id AS n FROM auth_users WHERE nickname = 'alice'");
-    send(&b, &format!("<@{alice}> can you review this?")).await?;
+    // Typing @ offers the members; Enter picks one, and it is sent as her token.
+    let composer = b.wait_for(r#"[data-testid="composer"]"#).await?;
+    composer.send_keys("@al").await?;
+    b.wait_for_text(r#"[data-testid="mention-option"]"#, "alice")
+        .await?;
+    assert_accessible(&b, "the mention picker").await?;
+    composer.send_keys(&Key::Enter.to_string()).await?;
+    b.wait_gone(r#"[data-testid="mention-options"]"#).await?;
+    send(&b, "can you review this?").await?;
 
     // Alice, on her list: one unread, one mention, and the tab says so.
     a.wait_for_text(r#"[data-testid="unread"]"#, "1").await?;
     a.wait_for_text(r#"[data-testid="mentions"]"#, "@1").await?;
+    let alice = app.number("SELECT id AS n FROM auth_users WHERE nickname = 'alice'");
+    let stored = app.number(&format!(
+        "SELECT count(*) AS n FROM chat_messages WHERE content = '<@{alice}> can you review this?'"
+    ));
+    assert_eq!(stored, 1, "sent as her token");
     a.wait_until("the title counts it", || async {
         Ok(a.client.title().await? == "(1) Natter")
     })

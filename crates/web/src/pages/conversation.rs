@@ -2,9 +2,10 @@ use leptos::html;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_params_map};
-use natter_domain::api::Attachment;
+use natter_domain::api::{Attachment, User};
 use natter_domain::state::PendingStatus;
 use natter_domain::{ClientId, ConversationId, MessageBody, MessageId};
+use natter_domain::{UserId, mentions};
 use wasm_bindgen::JsCast;
 
 use crate::components::attachments::{ImageViewer, human_size};
@@ -344,6 +345,29 @@ fn Timeline(id: ConversationId) -> impl IntoView {
     }
 }
 
+/// The `@word` being typed at `caret` (in UTF-16 units, as the textarea counts):
+/// where its `@` is (a byte offset) and what follows it.
+fn mention_at(value: &str, caret: usize) -> Option<(usize, String)> {
+    let mut units = 0;
+    let end = value
+        .char_indices()
+        .find_map(|(at, c)| {
+            let reached = units >= caret;
+            units += c.len_utf16();
+            reached.then_some(at)
+        })
+        .unwrap_or(value.len());
+    let before = &value[..end];
+    let at = before.rfind('@')?;
+    let query = &before[at + 1..];
+    let starts_word = before[..at]
+        .chars()
+        .next_back()
+        .is_none_or(char::is_whitespace);
+    (starts_word && query.chars().count() <= 32 && !query.contains(char::is_whitespace))
+        .then(|| (at, query.to_owned()))
+}
+
 /// The newest message whose end is on screen in `list`.
 fn newest_shown(list: &web_sys::HtmlElement) -> Option<MessageId> {
     let bounds = list.get_bounding_client_rect();
@@ -527,6 +551,53 @@ fn Composer(id: ConversationId) -> impl IntoView {
         })
     });
     let input = thread.composer;
+    // Typing `@` offers the conversation's members; a pick is written `@nickname` here
+    // and sent as their token.
+    let picking = RwSignal::new(None::<(usize, String)>);
+    let picked = StoredValue::new(Vec::<(String, UserId)>::new());
+    let active = RwSignal::new(0_usize);
+    let me = store.me_id();
+    let options = Memo::new(move |_| {
+        let Some((_, query)) = picking.get() else {
+            return Vec::new();
+        };
+        let query = query.to_lowercase();
+        store.state.with(|s| {
+            s.conversation(id)
+                .map(|c| {
+                    c.conversation
+                        .members
+                        .iter()
+                        .filter(|m| m.user.id != me)
+                        .filter(|m| m.user.nickname.to_lowercase().starts_with(&query))
+                        .take(6)
+                        .map(|m| m.user.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let look_for_mention = move || {
+        let Some(area) = input.get_untracked() else {
+            return;
+        };
+        let value = area.value();
+        let caret = area.selection_start().ok().flatten().unwrap_or(0);
+        picking.set(mention_at(&value, caret as usize));
+        active.set(0);
+    };
+    let choose = move |user: User| {
+        let Some((at, query)) = picking.get_untracked() else {
+            return;
+        };
+        let value = text.get_untracked();
+        let end = (at + 1 + query.len()).min(value.len());
+        let written = format!("@{} ", user.nickname);
+        text.set(format!("{}{written}{}", &value[..at], &value[end..]));
+        picked.update_value(|p| p.push((user.nickname.clone(), user.id)));
+        picking.set(None);
+        thread.focus_composer();
+    };
     let can_send = move || {
         let ready = files.ready();
         problem.with(Option::is_none)
@@ -537,7 +608,9 @@ fn Composer(id: ConversationId) -> impl IntoView {
         if !untrack(can_send) {
             return;
         }
-        let content = text.get_untracked();
+        let content = picked.with_value(|p| mentions::tokenize(&text.get_untracked(), p));
+        picked.set_value(Vec::new());
+        picking.set(None);
         let reply_to = thread.replying_to.get_untracked();
         store.send(id, content, reply_to, untrack(|| files.ready()));
         files.items.set(Vec::new());
@@ -647,6 +720,39 @@ fn Composer(id: ConversationId) -> impl IntoView {
                         }
                     })
             }}
+            {move || {
+                let shown = options.get();
+                (!shown.is_empty())
+                    .then(|| {
+                        let items = shown
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, user)| {
+                                let name = user.nickname.clone();
+                                view! {
+                                    <li
+                                        role="option"
+                                        id=format!("mention-option-{i}")
+                                        class="mention-option"
+                                        data-testid="mention-option"
+                                        aria-selected=move || (active.get() == i).to_string()
+                                        on:mousedown=move |ev| {
+                                            ev.prevent_default();
+                                            choose(user.clone());
+                                        }
+                                    >
+                                        {name}
+                                    </li>
+                                }
+                            })
+                            .collect_view();
+                        view! {
+                            <ul class="mention-picker" role="listbox" id="mention-options" aria-label="People to mention" data-testid="mention-options">
+                                {items}
+                            </ul>
+                        }
+                    })
+            }}
             <label for="composer-input" class="sr-only">"Message"</label>
             <textarea
                 id="composer-input"
@@ -657,7 +763,12 @@ fn Composer(id: ConversationId) -> impl IntoView {
                 prop:value=text
                 aria-invalid=move || problem.with(Option::is_some).to_string()
                 aria-describedby="composer-hint"
-                on:input=move |ev| text.set(event_target_value(&ev))
+                aria-autocomplete="list"
+                aria-controls="mention-options"
+                on:input=move |ev| {
+                    text.set(event_target_value(&ev));
+                    look_for_mention();
+                }
                 on:paste=move |ev| {
                     if let Some(pasted) = ev.clipboard_data().and_then(|d| d.files())
                         && pasted.length() > 0
@@ -667,6 +778,34 @@ fn Composer(id: ConversationId) -> impl IntoView {
                     }
                 }
                 on:keydown=move |ev| {
+                    let count = options.with_untracked(Vec::len);
+                    if count > 0 {
+                        match ev.key().as_str() {
+                            "ArrowDown" => {
+                                ev.prevent_default();
+                                active.update(|a| *a = (*a + 1) % count);
+                                return;
+                            }
+                            "ArrowUp" => {
+                                ev.prevent_default();
+                                active.update(|a| *a = (*a + count - 1) % count);
+                                return;
+                            }
+                            "Enter" | "Tab" => {
+                                ev.prevent_default();
+                                if let Some(user) = options.with_untracked(|o| o.get(active.get_untracked()).cloned()) {
+                                    choose(user);
+                                }
+                                return;
+                            }
+                            "Escape" => {
+                                ev.prevent_default();
+                                picking.set(None);
+                                return;
+                            }
+                            _ => {}
+                        }
+                    }
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
                         submit();
