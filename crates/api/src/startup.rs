@@ -15,6 +15,7 @@ use crate::config::{Config, DatabaseUrl};
 use crate::files::FileStore;
 use crate::files::purge::Purge;
 use crate::headers::SecurityHeaders;
+use crate::live::typing::TypingGate;
 use crate::live::{self, Hub, StreamCaps};
 use crate::rate::RateLimits;
 use crate::shed::{self, InFlight};
@@ -64,7 +65,9 @@ impl Application {
         let hub = web::Data::new(hub);
         password::set_queue_limit(config.password_queue);
         let rates = web::Data::new(RateLimits::new(&config.rates));
-        forget_idle_callers(rates.clone().into_inner());
+        let typing = web::Data::new(TypingGate::default());
+        forget_idle_callers(rates.clone().into_inner(), typing.clone().into_inner());
+
         let limits = web::Data::new(config.limits());
         let client_path = web::Data::new(ClientPath::new(config));
         let in_flight = web::Data::new(InFlight::new(config.max_in_flight));
@@ -105,6 +108,7 @@ impl Application {
                 .app_data(in_flight.clone())
                 .app_data(store.clone())
                 .app_data(purge.clone())
+                .app_data(typing.clone())
                 .configure(routes::extractor_configs)
                 .into_utoipa_app()
                 .service(
@@ -204,12 +208,13 @@ async fn prepare(pool: &db::Db, config: &Config) -> anyhow::Result<String> {
 }
 
 /// Forgets idle rate-limit buckets now and then, for as long as the process lives.
-fn forget_idle_callers(rates: Arc<RateLimits>) {
+fn forget_idle_callers(rates: Arc<RateLimits>, typing: Arc<TypingGate>) {
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(RateLimits::FORGET_EVERY);
         loop {
             ticks.tick().await;
             rates.forget_idle();
+            typing.forget_idle();
         }
     });
 }

@@ -90,6 +90,13 @@ pub enum Event {
     AddedToConversation {
         conversation: Box<ConversationSummary>,
     },
+    /// Someone (not me) is typing in a conversation: shown for 6 s unless repeated,
+    /// and ended by their next message. Never stored in the log, never replayed, and
+    /// sent without an `id:`.
+    Typing {
+        conversation_id: ConversationId,
+        user: User,
+    },
     /// A stream opened without a cursor starts here: `position` is the stream's
     /// current position (also the event's `id:`). Never stored in the log.
     Ready {
@@ -155,6 +162,9 @@ impl Event {
                 conversation_id, ..
             }
             | Self::ReadStateChanged {
+                conversation_id, ..
+            }
+            | Self::Typing {
                 conversation_id, ..
             }
             | Self::MemberAdded {
@@ -298,6 +308,10 @@ mod tests {
                     notification_level: crate::api::NotificationLevel::All,
                     last_activity_at: at,
                 }),
+            },
+            EventKind::Typing => Event::Typing {
+                conversation_id,
+                user: user(),
             },
             EventKind::Ready => Event::Ready { position: 7 },
             EventKind::Resync => Event::Resync,

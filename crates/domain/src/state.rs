@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::api::{
     Attachment, ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry,
-    Watermark, excerpt,
+    User, Watermark, excerpt,
 };
 use crate::event::Event;
 use crate::ids::{ConversationId, MessageId, UserId};
@@ -49,6 +49,18 @@ pub struct ClientState {
     pub messages: BTreeMap<ConversationId, Vec<Message>>,
     /// My messages not yet confirmed by the server, in the order I sent them.
     pub pending: Vec<PendingMessage>,
+    /// Who is typing where, each with the number of their latest `typing` event (a
+    /// client ends one that was not repeated in time with [`Self::stopped_typing`]).
+    pub typing: Vec<Typing>,
+    typing_events: u64,
+}
+
+/// Someone typing in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Typing {
+    pub conversation_id: ConversationId,
+    pub user: User,
+    pub event: u64,
 }
 
 impl ClientState {
@@ -59,6 +71,8 @@ impl ClientState {
             conversations,
             messages: BTreeMap::new(),
             pending: Vec::new(),
+            typing: Vec::new(),
+            typing_events: 0,
         };
         state.sort();
         state
@@ -125,6 +139,16 @@ impl ClientState {
 
     /// The server moved my watermark (my answer to marking messages seen); the
     /// `seen_moved` event that follows adds the receipts.
+    /// The typing notice of `event` ends (no repeat came in time); a later one stays.
+    pub fn stopped_typing(&mut self, event: u64) {
+        self.typing.retain(|t| t.event != event);
+    }
+
+    /// The number the latest `typing` event was given.
+    pub fn latest_typing(&self) -> u64 {
+        self.typing_events
+    }
+
     /// My read state as the server has it now, my pointer moved back too (after
     /// "mark unread" here or in another tab).
     pub fn set_read_state(&mut self, conversation: ConversationId, state: Watermark) {
@@ -305,6 +329,10 @@ impl ClientState {
                     return;
                 };
                 messages.insert(at, message.clone());
+                if let Some(sender) = &message.sender {
+                    self.typing
+                        .retain(|t| !(t.conversation_id == conversation && t.user.id == sender.id));
+                }
                 let me = self.me;
                 let watermark = self.my_watermark(conversation);
                 if let Some(summary) = self.summary(conversation) {
@@ -544,6 +572,20 @@ impl ClientState {
                 self.sort();
             }
             // Stream control: what they ask for (a load) is the client's to do.
+            Event::Typing {
+                conversation_id,
+                user,
+            } => {
+                self.typing_events += 1;
+                let event = self.typing_events;
+                self.typing
+                    .retain(|t| !(t.conversation_id == *conversation_id && t.user.id == user.id));
+                self.typing.push(Typing {
+                    conversation_id: *conversation_id,
+                    user: user.clone(),
+                    event,
+                });
+            }
             Event::Ready { .. } | Event::Resync => {}
         }
     }

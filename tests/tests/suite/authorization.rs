@@ -119,6 +119,12 @@ fn scoped_routes() -> Vec<Scoped> {
             body: |w| Some(json!({"from_message_id": w.message})),
         },
         Scoped {
+            method: Method::POST,
+            path: "/conversations/{id}/typing",
+            access: Members,
+            body: none,
+        },
+        Scoped {
             method: Method::PUT,
             path: "/conversations/{id}/notifications",
             access: Members,
@@ -374,5 +380,5 @@ async fn scoped_routes_answer_each_actor() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 18 * 4);
+    assert_eq!(cases, 19 * 4);
 }

@@ -294,3 +294,70 @@ async fn private_reading_hides_receipts_and_levels_are_chosen() {
         app.internal_errors()
     );
 }
+
+/// A stream's next `typing` event within `wait`, skipping others.
+async fn typing_of(stream: &mut SseStream, wait: Duration) -> Option<natter_tests::sse::SseEvent> {
+    stream.first_of("typing", wait).await
+}
+
+#[tokio::test]
+async fn typing_reaches_the_others_on_every_node_and_is_never_stored() {
+    let app = TestApp::spawn().await;
+    let other_node = if natter_tests::backend() == natter_tests::Backend::Postgres {
+        Some(app.spawn_node().await)
+    } else {
+        None
+    };
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let id = app.conversation(&alice, "Typing", &[&bob]).await;
+    let events_before = app.count("chat_events");
+
+    let mut bob_here = SseStream::open(&app, &bob.token, None).await;
+    let mut bob_there = match &other_node {
+        Some(node) => Some(SseStream::open(node, &bob.token, None).await),
+        None => None,
+    };
+    let mut alice_here = SseStream::open(&app, &alice.token, None).await;
+    let path = format!("/conversations/{id}/typing");
+    let said = app
+        .call(Method::POST, &path, Some(&alice.token), None)
+        .await;
+    assert_eq!(said.status, StatusCode::NO_CONTENT, "{:?}", said.body);
+
+    let heard = typing_of(&mut bob_here, Duration::from_secs(5))
+        .await
+        .expect("bob hears alice typing");
+    assert_eq!(heard.id, None, "a typing event has no id");
+    assert_eq!(heard.json()["user"]["nickname"], "alice");
+    assert_eq!(heard.json()["conversation_id"], id);
+    if let Some(stream) = &mut bob_there {
+        let heard = typing_of(stream, Duration::from_secs(5))
+            .await
+            .expect("bob hears it on the other node too");
+        assert_eq!(heard.id, None);
+    }
+    assert!(
+        typing_of(&mut alice_here, Duration::from_millis(800))
+            .await
+            .is_none(),
+        "alice's own streams do not hear her"
+    );
+
+    // Again within 2 s: refused; the log holds none of it; a replay brings none.
+    let again = app
+        .call(Method::POST, &path, Some(&alice.token), None)
+        .await;
+    assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.count("chat_events"), events_before);
+    let mut replay = SseStream::open(&app, &bob.token, Some(1)).await;
+    while let Some(event) = replay.next(Duration::from_millis(800)).await {
+        assert_ne!(event.event, "typing");
+    }
+    // Not a member: not found.
+    let carol = app.register("carol").await;
+    let outside = app
+        .call(Method::POST, &path, Some(&carol.token), None)
+        .await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+}

@@ -8,5 +8,26 @@ pub const STAMP: &str = "natter_stamp";
 /// A session was revoked: end its streams (payload: the session id).
 pub const REVOKED: &str = "natter_revoked";
 
+/// Someone is typing (payload: the `typing` event's JSON): every node hands it to
+/// its streams. Never stored.
+pub const TYPING: &str = "natter_typing";
+
 /// Every channel a node listens on.
-pub const ALL: [&str; 3] = [EVENTS, STAMP, REVOKED];
+pub const ALL: [&str; 4] = [EVENTS, STAMP, REVOKED, TYPING];
+
+/// Sends `payload` on `channel` to every node (PostgreSQL; on SQLite there is no
+/// other node, and this does nothing).
+pub fn notify(
+    conn: &mut crate::db::DbConnection,
+    channel: &str,
+    payload: &str,
+) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    if let crate::db::DbConnection::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(channel)
+            .bind::<diesel::sql_types::Text, _>(payload)
+            .execute(pg)?;
+    }
+    Ok(())
+}

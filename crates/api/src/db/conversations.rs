@@ -20,6 +20,15 @@ use crate::db::{DbConnection, DbResult, Refusal, events, per_backend, users};
 use crate::schema::{auth_users, chat_conversation_members, chat_conversations};
 
 /// The caller's membership, or 404: to a non-member the conversation does not exist.
+/// How many members `conversation` has.
+pub fn member_count(conn: &mut DbConnection, conversation: ConversationId) -> QueryResult<usize> {
+    let count: i64 = chat_conversation_members::table
+        .filter(chat_conversation_members::conversation_id.eq(conversation.get()))
+        .count()
+        .get_result(conn)?;
+    Ok(usize::try_from(count).unwrap_or(usize::MAX))
+}
+
 pub fn require_member(
     conn: &mut DbConnection,
     conversation_id: ConversationId,

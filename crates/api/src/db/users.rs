@@ -135,13 +135,7 @@ pub fn session_user(
 /// Tells every other node that `session` is revoked (after the revocation
 /// committed). On SQLite there is no other node.
 pub fn announce_revoked(conn: &mut DbConnection, session: SessionId) -> QueryResult<()> {
-    if let DbConnection::Pg(pg) = conn {
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<diesel::sql_types::Text, _>(channels::REVOKED)
-            .bind::<diesel::sql_types::Text, _>(session.get().to_string())
-            .execute(pg)?;
-    }
-    Ok(())
+    channels::notify(conn, channels::REVOKED, &session.get().to_string())
 }
 
 /// Of `sessions`, those that have ended: revoked, expired or gone.

@@ -174,6 +174,11 @@ impl<'a> Listener<'a> {
                         self.hub.revoke_session(session);
                     }
                 }
+                channels::TYPING if Some(notification.process_id) != self.own_pid => {
+                    if let Some((event, from)) = super::ephemeral(&notification.payload) {
+                        self.hub.dispatch_ephemeral(event, from);
+                    }
+                }
                 _ => {}
             }
         }

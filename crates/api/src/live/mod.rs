@@ -16,12 +16,36 @@ use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
 use crate::db::events::StampedEvent;
 
 mod listener;
+pub mod typing;
 
 pub use listener::start;
 
 /// Events a stream may hold before it is judged too slow and closed (it then resumes
 /// from its cursor): memory per stream stays bounded.
 pub const STREAM_BUFFER: usize = 1024;
+
+/// An event that is never stored, from its JSON, as streams take it (`position` 0),
+/// with the person it comes from.
+pub fn ephemeral(payload: &str) -> Option<(StampedEvent, i64)> {
+    let event: Event = serde_json::from_str(payload).ok()?;
+    let Event::Typing {
+        conversation_id,
+        user,
+    } = &event
+    else {
+        return None;
+    };
+    Some((
+        StampedEvent {
+            position: 0,
+            conversation_id: conversation_id.get(),
+            subject_user_id: Some(user.id.get()),
+            kind: event.kind().name().to_owned(),
+            payload: payload.to_owned(),
+        },
+        user.id.get(),
+    ))
+}
 
 /// What a stream may see: the conversations its person is in, kept current by the
 /// membership events themselves.
@@ -298,6 +322,28 @@ impl Hub {
             });
             self.delivered.fetch_max(position, Ordering::AcqRel);
         }
+    }
+
+    /// Hands an event that is never stored (`position` 0, such as `typing`) to the
+    /// streams of the conversation's members on this node, but not to `from`'s own.
+    pub fn dispatch_ephemeral(&self, event: StampedEvent, from: i64) {
+        let Ok(mut streams) = self.streams.lock() else {
+            return;
+        };
+        let event = Arc::new(event);
+        streams.subscribers.retain(|_, subscriber| {
+            let visibility = &subscriber.visibility;
+            if visibility.user_id == from
+                || !visibility.conversations.contains(&event.conversation_id)
+            {
+                return true;
+            }
+            // A notice that does not fit is dropped, the stream kept: it is only a hint.
+            !matches!(
+                subscriber.sender.try_send(event.clone()),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        });
     }
 
     /// The sessions with a stream open on this node.

@@ -5,19 +5,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpRequest, Responder, get, web};
+use actix_web::{HttpRequest, HttpResponse, Responder, get, post, web};
 use actix_web_lab::sse;
 use futures_util::stream;
+use natter_domain::api::User;
 use natter_domain::event::Event;
-use natter_domain::{ErrorBody, ErrorCode, UserId};
+use natter_domain::{ConversationId, ErrorBody, ErrorCode, UserId};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::auth::CurrentUser;
 use crate::db::events::{Snapshot, StampedEvent};
-use crate::db::{self, Db, events};
+use crate::db::{self, Db, channels, conversations, events};
 use crate::error::ApiError;
-use crate::live::{Hub, Refused, Subscription, Visibility};
+use crate::live::typing::{MAX_MEMBERS, TypingGate};
+use crate::live::{self, Hub, Refused, Subscription, Visibility};
 
 /// Events one replay read holds at most: bounded memory per replay (a payload is a
 /// few KiB at most, a new conversation's member list aside).
@@ -41,11 +43,13 @@ fn control(event: &Event, position: i64) -> Result<sse::Data, ApiError> {
 }
 
 fn frame(event: &StampedEvent) -> sse::Event {
-    sse::Event::Data(
-        sse::Data::new(event.payload.clone())
-            .event(event.kind.clone())
-            .id(event.position.to_string()),
-    )
+    let data = sse::Data::new(event.payload.clone()).event(event.kind.clone());
+    // An event never stored (position 0) has no place to resume from: no `id:`.
+    sse::Event::Data(if event.position == 0 {
+        data
+    } else {
+        data.id(event.position.to_string())
+    })
 }
 
 /// Server-Sent Events: each event's `id:` is its stream position. Reconnecting with
@@ -206,10 +210,72 @@ impl Feed {
                 event = self.live.recv() => event?,
                 () = &mut self.expiry => return None,
             };
+            if event.position == 0 {
+                return Some(frame(&event));
+            }
             if event.position > self.cursor {
                 self.cursor = event.position;
                 return Some(frame(&event));
             }
         }
     }
+}
+
+/// I am typing in this conversation: its other members' streams, on every node, get
+/// `typing` (never stored, never replayed, without an `id:`). Send it again every few
+/// seconds while typing; a notice lapses after 6 s, and my next message ends it. One
+/// per 2 s is taken; conversations over 50 members send none.
+#[utoipa::path(
+    tag = "events",
+    params(("id" = ConversationId, Path, description = "Conversation id")),
+    responses(
+        (status = 204, description = "Taken (and sent, up to 50 members)"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such conversation, or not a member", body = ErrorBody),
+        (status = 429, description = "Another notice came less than 2 s ago; see Retry-After", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[post("/conversations/{id}/typing")]
+pub async fn say_typing(
+    user: CurrentUser,
+    db: web::Data<Db>,
+    hub: web::Data<Arc<Hub>>,
+    gate: web::Data<TypingGate>,
+    id: web::Path<ConversationId>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, me) = (id.into_inner(), user.id);
+    let members = db::read(&db, move |conn| {
+        conversations::require_member(conn, id, me)?;
+        Ok(conversations::member_count(conn, id)?)
+    })
+    .await?;
+    if let Err(wait) = gate.check(me.get(), id.get()) {
+        return Err(ApiError::RateLimited {
+            retry_after: wait,
+            message: "one typing notice per 2 seconds",
+        });
+    }
+    if members > MAX_MEMBERS {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    let event = Event::Typing {
+        conversation_id: id,
+        user: User {
+            id: me,
+            nickname: user.nickname.clone(),
+        },
+    };
+    let payload =
+        serde_json::to_string(&event).map_err(|error| ApiError::Internal(error.into()))?;
+    if let Some((stamped, from)) = live::ephemeral(&payload) {
+        hub.dispatch_ephemeral(stamped, from);
+    }
+    if db.is_postgres() {
+        db::read(&db, move |conn| {
+            Ok(channels::notify(conn, channels::TYPING, &payload)?)
+        })
+        .await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -100,7 +100,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(files::upload_file)
         .service(files::download_attachment)
         .service(files::attachment_thumbnail)
-        .service(events::event_stream);
+        .service(events::event_stream)
+        .service(events::say_typing);
 }
 
 /// Anything else under `/api`: 405 with `Allow` for a path that exists with other
