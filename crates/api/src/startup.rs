@@ -64,9 +64,7 @@ impl Application {
         live::start(pool.clone(), config.event_retention, hub.clone());
         let hub = web::Data::new(hub);
         password::set_queue_limit(config.password_queue);
-        let rates = web::Data::new(RateLimits::new(&config.rates));
-        let typing = web::Data::new(TypingGate::default());
-        forget_idle_callers(rates.clone().into_inner(), typing.clone().into_inner());
+        let (rates, typing) = rate_limits(config);
 
         let limits = web::Data::new(config.limits());
         let client_path = web::Data::new(ClientPath::new(config));
@@ -208,6 +206,14 @@ async fn prepare(pool: &db::Db, config: &Config) -> anyhow::Result<String> {
 }
 
 /// Forgets idle rate-limit buckets now and then, for as long as the process lives.
+/// The rate limits and the typing gate, each forgetting its idle callers.
+fn rate_limits(config: &Config) -> (web::Data<RateLimits>, web::Data<TypingGate>) {
+    let rates = web::Data::new(RateLimits::new(&config.rates));
+    let typing = web::Data::new(TypingGate::default());
+    forget_idle_callers(rates.clone().into_inner(), typing.clone().into_inner());
+    (rates, typing)
+}
+
 fn forget_idle_callers(rates: Arc<RateLimits>, typing: Arc<TypingGate>) {
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(RateLimits::FORGET_EVERY);
