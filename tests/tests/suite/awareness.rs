@@ -314,7 +314,7 @@ async fn typing_reaches_the_others_on_every_node_and_is_never_stored() {
     let events_before = app.count("chat_events");
 
     let mut bob_here = SseStream::open(&app, &bob.token, None).await;
-    let mut bob_there = match &other_node {
+    let mut bob_on_other_node = match &other_node {
         Some(node) => Some(SseStream::open(node, &bob.token, None).await),
         None => None,
     };
@@ -331,7 +331,7 @@ async fn typing_reaches_the_others_on_every_node_and_is_never_stored() {
     assert_eq!(heard.id, None, "a typing event has no id");
     assert_eq!(heard.json()["user"]["nickname"], "alice");
     assert_eq!(heard.json()["conversation_id"], id);
-    if let Some(stream) = &mut bob_there {
+    if let Some(stream) = &mut bob_on_other_node {
         let heard = typing_of(stream, Duration::from_secs(5))
             .await
             .expect("bob hears it on the other node too");
