@@ -52,7 +52,8 @@ pub struct ClientState {
     /// Who is typing where, each with the number of their latest `typing` event (a
     /// client ends one that was not repeated in time with [`Self::stopped_typing`]).
     pub typing: Vec<Typing>,
-    typing_events: u64,
+    /// How many `typing` events came: each notice's number.
+    pub typing_events: u64,
 }
 
 /// Someone typing in a conversation.

@@ -392,6 +392,16 @@ pub async fn send_message(
     .await
 }
 
+/// Tells the conversation's other members I am typing.
+pub async fn typing(id: ConversationId) -> Result<(), ApiError> {
+    send(
+        request(Method::POST, &format!("/conversations/{id}/typing")),
+        None,
+    )
+    .await
+    .map(drop)
+}
+
 /// Marks unread from message `from` on.
 pub async fn mark_unread(id: ConversationId, from: MessageId) -> Result<Watermark, ApiError> {
     let body = MarkUnreadRequest {

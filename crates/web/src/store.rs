@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use natter_domain::api::{Attachment, HistoryQuery, Message, SendMessageRequest, User};
+use natter_domain::api::{Attachment, HistoryQuery, Message, SendMessageRequest, User, Watermark};
 use natter_domain::event::{Event, EventKind};
 use natter_domain::state::{ClientState, PendingStatus};
 use natter_domain::{AttachmentId, ClientId, ConversationId, MessageId};
@@ -23,6 +23,8 @@ use crate::util::{after_layout, new_client_id, performance_mark, sleep};
 
 /// Attempts at sending one message before it is shown as failed.
 const SEND_ATTEMPTS: u32 = 5;
+/// How long a typing notice shows without a repeat.
+const TYPING_LASTS_MS: i32 = 6_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connection {
@@ -208,7 +210,19 @@ impl Store {
                 let Ok(parsed) = serde_json::from_str::<Event>(&data) else {
                     return;
                 };
-                if self.loading.get_value() || !self.ready.get_untracked() {
+                if matches!(parsed, Event::Typing { .. }) {
+                    // A notice lapses 6 s after it came, unless another came since.
+                    let number = self.state.try_update(|state| {
+                        state.apply(&parsed);
+                        state.latest_typing()
+                    });
+                    if let Some(number) = number {
+                        spawn_local(async move {
+                            sleep(TYPING_LASTS_MS).await;
+                            self.state.try_update(|state| state.stopped_typing(number));
+                        });
+                    }
+                } else if self.loading.get_value() || !self.ready.get_untracked() {
                     self.early_events.update_value(|events| events.push(parsed));
                 } else {
                     self.state.update(|state| state.apply(&parsed));
@@ -499,6 +513,15 @@ impl Store {
                 }
             }
         });
+    }
+
+    /// My read state in `conversation` as the server answered it (after marking
+    /// unread): reading it again marks it read again.
+    pub fn set_read_state(self, conversation: ConversationId, state: Watermark) {
+        self.seen_requested.update_value(|requested| {
+            requested.remove(&conversation);
+        });
+        self.state.update(|s| s.set_read_state(conversation, state));
     }
 
     /// Tells the server I have seen everything up to `up_to`, once per watermark.

@@ -1009,6 +1009,25 @@ async fn a_mention_shows_in_badges_and_the_title_and_marking_unread_brings_them_
     a.click(r#"[data-testid="mark-unread"]"#).await?;
     a.wait_for_text(r#"[data-testid="unread"]"#, "1").await?;
     a.wait_for_text(r#"[data-testid="mentions"]"#, "@1").await?;
+
+    // Bob types: Alice sees it; his message ends it.
+    a.click(r#"[data-testid="conversation-item"]"#).await?;
+    a.wait_for(r#"[data-testid="composer"]"#).await?;
+    b.wait_for(r#"[data-testid="composer"]"#)
+        .await?
+        .send_keys("Also")
+        .await?;
+    a.wait_for_text(r#"[data-testid="typing"]"#, "bob is typing…")
+        .await?;
+    b.wait_for(r#"[data-testid="composer"]"#)
+        .await?
+        .send_keys(&format!(", ship it{}", Key::Enter))
+        .await?;
+    message(&a, "Also, ship it").await?;
+    a.wait_until("the typing line clears", || async {
+        Ok(a.texts(r#"[data-testid="typing"]"#).await? == [""])
+    })
+    .await?;
     a.close().await?;
     b.close().await?;
     assert!(

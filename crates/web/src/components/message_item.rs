@@ -333,7 +333,7 @@ pub fn MessageItem(
                     spawn_local(async move {
                         match api::mark_unread(conversation, id).await {
                             Ok(state) => {
-                                store.state.update(|s| s.set_read_state(conversation, state));
+                                store.set_read_state(conversation, state);
                                 navigate("/", NavigateOptions::default());
                             }
                             Err(e) => error.set(Some(e.to_string())),

@@ -1,13 +1,16 @@
 use leptos::html;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_params_map};
 use natter_domain::api::{Attachment, User};
 use natter_domain::state::PendingStatus;
-use natter_domain::{ClientId, ConversationId, MessageBody, MessageId};
-use natter_domain::{UserId, mentions};
+use natter_domain::{
+    ClientId, ConversationId, ErrorCode, MessageBody, MessageId, UserId, mentions,
+};
 use wasm_bindgen::JsCast;
 
+use crate::api;
 use crate::components::attachments::{ImageViewer, human_size};
 use crate::components::icons;
 use crate::components::members_panel::MembersPanel;
@@ -133,6 +136,7 @@ fn Conversation(id: ConversationId) -> impl IntoView {
                 <div class="conversation-body">
                     <div class="timeline-column">
                         <Timeline id />
+                        <TypingLine id />
                         <Show
                             when=move || summary.with(|s| s.as_ref().is_some_and(|s| s.conversation.closed_at.is_some()))
                             fallback=move || view! { <Composer id /> }
@@ -278,7 +282,7 @@ fn Timeline(id: ConversationId) -> impl IntoView {
         };
         thread.jump.set(None);
         stick.set_value(false);
-        leptos::task::spawn_local(async move {
+        spawn_local(async move {
             if !store.open_at(id, target).await {
                 if !store.history(id).loaded {
                     store.load_page(id, Page::Newest);
@@ -427,6 +431,33 @@ fn PendingItem(client_id: ClientId) -> impl IntoView {
                 </li>
             }
         })
+    }
+}
+
+/// "alice is typing…", "alice and bob are typing…" or "3 people are typing…".
+#[component]
+fn TypingLine(id: ConversationId) -> impl IntoView {
+    let store = use_store();
+    let line = Memo::new(move |_| {
+        store.state.with(|s| {
+            let names: Vec<String> = s
+                .typing
+                .iter()
+                .filter(|t| t.conversation_id == id)
+                .map(|t| t.user.nickname.clone())
+                .collect();
+            match names.as_slice() {
+                [] => String::new(),
+                [one] => format!("{one} is typing…"),
+                [one, two] => format!("{one} and {two} are typing…"),
+                more => format!("{} people are typing…", more.len()),
+            }
+        })
+    });
+    view! {
+        <p class="typing-line muted" aria-live="polite" data-testid="typing">
+            {move || line.get()}
+        </p>
     }
 }
 
@@ -598,6 +629,28 @@ fn Composer(id: ConversationId) -> impl IntoView {
         picking.set(None);
         thread.focus_composer();
     };
+    // While I type, the others hear so, at most every 2.5 s (the server takes one
+    // per 2 s).
+    let last_typing = StoredValue::new(0.0_f64);
+    let say_typing = move || {
+        let now = js_sys::Date::now();
+        if text.with_untracked(|t| t.trim().is_empty()) || now - last_typing.get_value() < 2_500.0 {
+            return;
+        }
+        last_typing.set_value(now);
+        spawn_local(async move {
+            // Too soon after the last notice: say it once more when it may be taken,
+            // if there is still something typed.
+            if let Err(error) = api::typing(id).await
+                && error.code() == Some(ErrorCode::RateLimited)
+            {
+                crate::util::sleep(2_000).await;
+                if text.try_with_untracked(|t| !t.trim().is_empty()) == Some(true) {
+                    let _ = api::typing(id).await;
+                }
+            }
+        });
+    };
     let can_send = move || {
         let ready = files.ready();
         problem.with(Option::is_none)
@@ -613,6 +666,8 @@ fn Composer(id: ConversationId) -> impl IntoView {
         picking.set(None);
         let reply_to = thread.replying_to.get_untracked();
         store.send(id, content, reply_to, untrack(|| files.ready()));
+        // My message ends my typing notice; the next keystroke starts a new one.
+        last_typing.set_value(0.0);
         files.items.set(Vec::new());
         thread.replying_to.set(None);
         text.set(String::new());
@@ -768,6 +823,7 @@ fn Composer(id: ConversationId) -> impl IntoView {
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
                     look_for_mention();
+                    say_typing();
                 }
                 on:paste=move |ev| {
                     if let Some(pasted) = ev.clipboard_data().and_then(|d| d.files())
