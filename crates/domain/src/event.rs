@@ -119,9 +119,9 @@ impl EventKind {
     }
 
     /// Whether events of this kind are kept in the event log: all but `ready` and
-    /// `resync`, which only a stream says, of itself.
+    /// `resync`, which only a stream says, of itself, and `typing`, which passes.
     pub fn is_logged(self) -> bool {
-        !matches!(self, Self::Ready | Self::Resync)
+        !matches!(self, Self::Ready | Self::Resync | Self::Typing)
     }
 
     /// Whether an event of this kind changes who may see a conversation.

@@ -819,7 +819,7 @@ fn Composer(id: ConversationId) -> impl IntoView {
                 aria-invalid=move || problem.with(Option::is_some).to_string()
                 aria-describedby="composer-hint"
                 aria-autocomplete="list"
-                aria-controls="mention-options"
+                aria-controls=move || (!options.with(Vec::is_empty)).then_some("mention-options")
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
                     look_for_mention();
