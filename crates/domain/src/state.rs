@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use crate::api::{
-    Attachment, ConversationSummary, Emoji, Message, MessagePreview, ReactionSummary, SeenEntry,
-    User, Watermark, excerpt,
+    Attachment, ConversationSummary, Emoji, Message, MessagePreview, NotificationLevel,
+    ReactionSummary, SeenEntry, User, Watermark, excerpt,
 };
 use crate::event::Event;
 use crate::ids::{ConversationId, MessageId, UserId};
@@ -140,6 +140,17 @@ impl ClientState {
 
     /// The server moved my watermark (my answer to marking messages seen); the
     /// `seen_moved` event that follows adds the receipts.
+    /// What of `conversation` notifies me now.
+    pub fn set_notification_level(
+        &mut self,
+        conversation: ConversationId,
+        level: NotificationLevel,
+    ) {
+        if let Some(summary) = self.summary(conversation) {
+            summary.notification_level = level;
+        }
+    }
+
     /// The typing notice of `event` ends (no repeat came in time); a later one stays.
     pub fn stopped_typing(&mut self, event: u64) {
         self.typing.retain(|t| t.event != event);

@@ -12,9 +12,9 @@ use natter_domain::api::{
     AdminUser, AdminUserPage, AuthResponse, ChangePasswordRequest, Conversation,
     ConversationSummary, CreateConversationRequest, CreateInviteRequest, DeleteAccountRequest,
     EditMessageRequest, Emoji, Health, HistoryQuery, Invite, LoginRequest, MarkSeenRequest,
-    MarkUnreadRequest, Me, Message, MessagePage, ReactionSummary, RegisterRequest,
-    RenameConversationRequest, SearchPage, SearchQuery, SendMessageRequest, SessionInfo, User,
-    UserRef, Watermark,
+    MarkUnreadRequest, Me, Message, MessagePage, NotificationLevel, NotificationRequest,
+    ReactionSummary, RegisterRequest, RenameConversationRequest, SearchPage, SearchQuery,
+    SendMessageRequest, SessionInfo, User, UserRef, Watermark,
 };
 use natter_domain::{ConversationId, ErrorBody, ErrorCode, MessageId, SessionId, UserId};
 use serde::Serialize;
@@ -388,6 +388,22 @@ pub async fn send_message(
         Method::POST,
         &format!("/conversations/{id}/messages"),
         Some(request),
+    )
+    .await
+}
+
+/// Chooses what of a conversation notifies me.
+pub async fn set_notification_level(
+    id: ConversationId,
+    level: NotificationLevel,
+) -> Result<(), ApiError> {
+    let body = NotificationRequest {
+        level: level.as_str().to_owned(),
+    };
+    send_json(
+        Method::PUT,
+        &format!("/conversations/{id}/notifications"),
+        &body,
     )
     .await
 }

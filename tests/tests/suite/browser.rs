@@ -1028,6 +1028,29 @@ async fn a_mention_shows_in_badges_and_the_title_and_marking_unread_brings_them_
         Ok(a.texts(r#"[data-testid="typing"]"#).await? == [""])
     })
     .await?;
+
+    // Muted, the conversation is dimmed and out of the title's count.
+    a.click(r#"[data-testid="toggle-members"]"#).await?;
+    a.client
+        .find(Locator::Css(r#"[data-testid="notification-level"]"#))
+        .await?
+        .select_by_value("none")
+        .await?;
+    a.wait_for(r#"[data-testid="conversation-item"].muted"#)
+        .await?;
+    a.client.goto(&app.url("/")).await?;
+    a.wait_for(r#"[data-testid="connection"][data-state="live"]"#)
+        .await?;
+    send(&b, "one more").await?;
+    a.wait_for_text(r#"[data-testid="unread"]"#, "1").await?;
+    a.wait_until("the title leaves it out", || async {
+        Ok(a.client.title().await? == "Natter")
+    })
+    .await?;
+    let level = app.number(
+        "SELECT count(*) AS n FROM chat_conversation_members WHERE notification_level = 'none'",
+    );
+    assert_eq!(level, 1);
     a.close().await?;
     b.close().await?;
     assert!(

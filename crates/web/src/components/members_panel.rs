@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
-use natter_domain::api::RenameConversationRequest;
+use natter_domain::api::{NotificationLevel, RenameConversationRequest};
 use natter_domain::{ConversationId, UserId};
 
 use crate::api::{self, ApiError};
@@ -71,6 +71,27 @@ pub fn MembersPanel(
                 </button>
             </div>
             {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="panel-error">{e}</p> })}
+            <label class="notify-level">
+                "Notify me of "
+                <select
+                    data-testid="notification-level"
+                    prop:value=move || summary.with(|s| s.as_ref().map_or("all", |s| s.notification_level.as_str()).to_owned())
+                    on:change=move |ev| {
+                        let Ok(level) = NotificationLevel::parse(&event_target_value(&ev)) else {
+                            return;
+                        };
+                        run(Box::pin(async move {
+                            api::set_notification_level(id, level).await?;
+                            store.state.update(|s| s.set_notification_level(id, level));
+                            Ok(())
+                        }));
+                    }
+                >
+                    <option value="all">"every message"</option>
+                    <option value="mentions">"mentions of me"</option>
+                    <option value="none">"nothing (muted)"</option>
+                </select>
+            </label>
             <ul class="member-list">
                 <For each=move || members.get() key=|m| (m.user.id, m.owner) let:member>
                     <li data-testid="member" data-nickname=member.user.nickname.clone()>
