@@ -661,7 +661,7 @@ mod tests {
                 last_message: None,
                 unread_count: 0,
                 mention_count: 0,
-                notification_level: crate::api::NotificationLevel::All,
+                notification_level: NotificationLevel::All,
                 last_activity_at: at,
             }],
         )
