@@ -37,20 +37,16 @@ pub fn token(user: UserId) -> String {
 
 /// The mentions in `text`.
 pub fn parse(text: &str) -> Mentions {
-    let mut mentions = Mentions::default();
-    let mut rest = text;
-    while let Some(at) = rest.find("<@") {
-        let after = &rest[at + 2..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0
-            && after.as_bytes().get(digits) == Some(&b'>')
-            && let Ok(id) = after[..digits].parse::<i64>()
-            && id > 0
-        {
-            mentions.people.insert(UserId(id));
-        }
-        rest = after;
-    }
+    let mut mentions = Mentions {
+        people: pieces(text)
+            .into_iter()
+            .filter_map(|piece| match piece {
+                Piece::Person(user) => Some(user),
+                Piece::Text(_) => None,
+            })
+            .collect(),
+        all: false,
+    };
     mentions.all = text.match_indices("@all").any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + 4..].chars().next();

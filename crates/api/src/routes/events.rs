@@ -245,20 +245,6 @@ pub async fn say_typing(
     id: web::Path<ConversationId>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, me) = (id.into_inner(), user.id);
-    let members = db::read(&db, move |conn| {
-        conversations::require_member(conn, id, me)?;
-        Ok(conversations::member_count(conn, id)?)
-    })
-    .await?;
-    if let Err(wait) = gate.check(me.get(), id.get()) {
-        return Err(ApiError::RateLimited {
-            retry_after: wait,
-            message: "one typing notice per 2 seconds",
-        });
-    }
-    if members > MAX_MEMBERS {
-        return Ok(HttpResponse::NoContent().finish());
-    }
     let event = Event::Typing {
         conversation_id: id,
         user: User {
@@ -268,14 +254,30 @@ pub async fn say_typing(
     };
     let payload =
         serde_json::to_string(&event).map_err(|error| ApiError::Internal(error.into()))?;
-    if let Some((stamped, from)) = live::ephemeral(&payload) {
-        hub.dispatch_ephemeral(stamped, from);
+    // One connection for all of it: membership, the gate, and the other nodes' NOTIFY.
+    let (gate, notice) = (gate.into_inner(), payload.clone());
+    let taken = db::read(&db, move |conn| {
+        conversations::require_member(conn, id, me)?;
+        if let Err(wait) = gate.check(me.get(), id.get()) {
+            return Ok(Err(wait));
+        }
+        let members = conversations::member_count(conn, id)?;
+        if members <= MAX_MEMBERS {
+            channels::notify(conn, channels::TYPING, &notice)?;
+        }
+        Ok(Ok(members <= MAX_MEMBERS))
+    })
+    .await?;
+    match taken {
+        Err(wait) => Err(ApiError::RateLimited {
+            retry_after: wait,
+            message: "one typing notice per 2 seconds",
+        }),
+        Ok(heard) => {
+            if heard && let Some((stamped, from)) = live::ephemeral(&payload) {
+                hub.dispatch_ephemeral(stamped, from);
+            }
+            Ok(HttpResponse::NoContent().finish())
+        }
     }
-    if db.is_postgres() {
-        db::read(&db, move |conn| {
-            Ok(channels::notify(conn, channels::TYPING, &payload)?)
-        })
-        .await?;
-    }
-    Ok(HttpResponse::NoContent().finish())
 }

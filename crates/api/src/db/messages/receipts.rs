@@ -34,13 +34,7 @@ pub fn mark_seen(
 ) -> DbResult<Watermark> {
     conn.transaction(|conn| {
         let member = lock_membership(conn, conversation, caller)?;
-        let belongs = diesel::select(diesel::dsl::exists(
-            chat_messages::table
-                .filter(chat_messages::conversation_id.eq(conversation.get()))
-                .filter(chat_messages::id.eq(up_to.get())),
-        ))
-        .get_result::<bool>(conn)?;
-        if !belongs {
+        if !is_message_of(conn, conversation, up_to)? {
             return Err(Refusal::NotFound.into());
         }
         let moved = member
@@ -94,13 +88,7 @@ pub fn mark_unread(
 ) -> DbResult<Watermark> {
     conn.transaction(|conn| {
         lock_membership(conn, conversation, caller)?;
-        let belongs = diesel::select(diesel::dsl::exists(
-            chat_messages::table
-                .filter(chat_messages::conversation_id.eq(conversation.get()))
-                .filter(chat_messages::id.eq(from.get())),
-        ))
-        .get_result::<bool>(conn)?;
-        if !belongs {
+        if !is_message_of(conn, conversation, from)? {
             return Err(Refusal::Invalid(FieldError::new(
                 "from_message_id",
                 ValidationError::NotInConversation,
@@ -156,6 +144,20 @@ fn lock_membership(
             .optional()?,
     }
     .ok_or(Refusal::NotFound)?)
+}
+
+/// Whether `message` is a message of `conversation`.
+fn is_message_of(
+    conn: &mut DbConnection,
+    conversation: ConversationId,
+    message: MessageId,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        chat_messages::table
+            .filter(chat_messages::conversation_id.eq(conversation.get()))
+            .filter(chat_messages::id.eq(message.get())),
+    ))
+    .get_result(conn)
 }
 
 fn read_state(
