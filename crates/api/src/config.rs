@@ -55,6 +55,18 @@ pub struct Config {
     #[arg(long, env = "NATTER_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<Secret>,
 
+    /// The VAPID private key that signs Web Push (RFC 8292): a P-256 key, 32 bytes
+    /// in unpadded base64url. Every node must share it; without it natter generates
+    /// one and keeps it in the database, like the token key. Changing it ends every
+    /// browser's subscription.
+    #[arg(long, env = "NATTER_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<Secret>,
+
+    /// Whom push services may contact about natter's pushes: a `mailto:` or `https:`
+    /// URL. Default: `--public-url`, else `mailto:admin@localhost`.
+    #[arg(long, env = "NATTER_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+
     /// How long the event log keeps events for streams to resume from; a stream whose
     /// cursor is older gets a `resync` event and reloads.
     #[arg(long, env = "NATTER_EVENT_RETENTION", default_value = "7d", value_parser = parse_duration)]

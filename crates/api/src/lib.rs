@@ -13,6 +13,7 @@ pub mod files;
 pub mod headers;
 pub mod live;
 pub mod metrics;
+pub mod push;
 pub mod rate;
 pub mod routes;
 pub mod schema;

@@ -168,6 +168,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    chat_presence (user_id) {
+        user_id -> Int8,
+        presence -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_presence_streams (user_id, node_id) {
+        user_id -> Int8,
+        node_id -> Text,
+        active_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     chat_seen_messages (id) {
         id -> Int8,
         conversation_id -> Int8,
@@ -178,9 +194,39 @@ diesel::table! {
 }
 
 diesel::table! {
+    natter_nodes (id) {
+        id -> Text,
+        alive_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     natter_settings (name) {
         name -> Text,
         value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    push_outbox (id) {
+        id -> Int8,
+        subscription_id -> Int8,
+        payload -> Text,
+        urgency -> Text,
+        attempts -> Int4,
+        due_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    push_subscriptions (id) {
+        id -> Int8,
+        user_id -> Int8,
+        endpoint -> Text,
+        p256dh -> Text,
+        auth -> Text,
         created_at -> Timestamp,
     }
 }
@@ -203,7 +249,12 @@ diesel::joinable!(chat_message_reactions -> auth_users (user_id));
 diesel::joinable!(chat_message_reactions -> chat_emojis (emoji_id));
 diesel::joinable!(chat_messages -> auth_users (sender_id));
 diesel::joinable!(chat_messages -> chat_conversations (conversation_id));
+diesel::joinable!(chat_presence -> auth_users (user_id));
+diesel::joinable!(chat_presence_streams -> auth_users (user_id));
+diesel::joinable!(chat_presence_streams -> natter_nodes (node_id));
 diesel::joinable!(chat_seen_messages -> auth_users (user_id));
+diesel::joinable!(push_outbox -> push_subscriptions (subscription_id));
+diesel::joinable!(push_subscriptions -> auth_users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     auth_invites,
@@ -220,6 +271,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_message_edits,
     chat_message_reactions,
     chat_messages,
+    chat_presence,
+    chat_presence_streams,
     chat_seen_messages,
+    natter_nodes,
     natter_settings,
+    push_outbox,
+    push_subscriptions,
 );

@@ -385,6 +385,91 @@ pub struct PersonalSettings {
     pub share_presence: bool,
 }
 
+/// Whether a person is around: `online` (a stream open and active in the last 10
+/// minutes), `away` (a stream open, idle) or `offline` (no stream, or not sharing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    Away,
+    #[default]
+    Offline,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Offline => "offline",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "online" => Some(Self::Online),
+            "away" => Some(Self::Away),
+            "offline" => Some(Self::Offline),
+            _ => None,
+        }
+    }
+}
+
+/// One person's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonPresence {
+    pub user_id: UserId,
+    pub presence: Presence,
+}
+
+/// `GET /api/presence`: everyone I share a conversation with who is not offline
+/// (me included). `presence_changed` events keep it current; fetch it again when a
+/// stream (re)opens, since they are not replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PresenceList {
+    pub people: Vec<PersonPresence>,
+}
+
+/// `GET /api/push/key`: the server's VAPID public key (RFC 8292), for
+/// `PushManager.subscribe({applicationServerKey})`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushKey {
+    /// The uncompressed P-256 point, unpadded base64url (65 bytes).
+    pub key: String,
+}
+
+/// The keys of a push subscription, as the browser's `PushSubscription.toJSON()`
+/// gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushKeys {
+    /// The browser's P-256 public key: 65 bytes, unpadded base64url.
+    pub p256dh: String,
+    /// The authentication secret: 16 bytes, unpadded base64url.
+    pub auth: String,
+}
+
+/// `POST /api/push/subscriptions`: a browser's push subscription (the shape of
+/// `PushSubscription.toJSON()`), stored for me, replacing any with the same endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushSubscriptionRequest {
+    /// The push service's URL for this browser: https, or http to a loopback address.
+    pub endpoint: String,
+    pub keys: PushKeys,
+}
+
+/// `DELETE /api/push/subscriptions`: forget the subscription with this endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushUnsubscribeRequest {
+    pub endpoint: String,
+}
+
 /// `POST /api/conversations/{id}/unread`: mark unread from this message on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

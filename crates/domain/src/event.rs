@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ConversationSummary, Member, Message, User};
+use crate::api::{ConversationSummary, Member, Message, Presence, User};
 use crate::ids::{ConversationId, MessageId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
@@ -97,6 +97,13 @@ pub enum Event {
         conversation_id: ConversationId,
         user: User,
     },
+    /// Someone I share a conversation with came online, went away or went offline.
+    /// Merged: at most one per person per 10 s. Never stored, never replayed, sent
+    /// without an `id:`; fetch `GET /api/presence` when a stream (re)opens.
+    PresenceChanged {
+        user_id: UserId,
+        presence: Presence,
+    },
     /// A stream opened without a cursor starts here: `position` is the stream's
     /// current position (also the event's `id:`). Never stored in the log.
     Ready {
@@ -119,9 +126,13 @@ impl EventKind {
     }
 
     /// Whether events of this kind are kept in the event log: all but `ready` and
-    /// `resync`, which only a stream says, of itself, and `typing`, which passes.
+    /// `resync`, which only a stream says, of itself, and `typing` and
+    /// `presence_changed`, which pass.
     pub fn is_logged(self) -> bool {
-        !matches!(self, Self::Ready | Self::Resync | Self::Typing)
+        !matches!(
+            self,
+            Self::Ready | Self::Resync | Self::Typing | Self::PresenceChanged
+        )
     }
 
     /// Whether an event of this kind changes who may see a conversation.
@@ -183,7 +194,7 @@ impl Event {
                 conversation_id, ..
             } => Some(*conversation_id),
             Self::AddedToConversation { conversation } => Some(conversation.conversation.id),
-            Self::Ready { .. } | Self::Resync => None,
+            Self::PresenceChanged { .. } | Self::Ready { .. } | Self::Resync => None,
         }
     }
 }
@@ -312,6 +323,10 @@ mod tests {
             EventKind::Typing => Event::Typing {
                 conversation_id,
                 user: user(),
+            },
+            EventKind::PresenceChanged => Event::PresenceChanged {
+                user_id: UserId(1),
+                presence: Presence::Away,
             },
             EventKind::Ready => Event::Ready { position: 7 },
             EventKind::Resync => Event::Resync,

@@ -95,6 +95,23 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
     pieces
 }
 
+/// `text` with each token written as `@nickname` (by `nickname`, else `@someone`):
+/// for plain text such as a notification, or an edit box.
+pub fn readable(text: &str, nickname: impl Fn(UserId) -> Option<String>) -> String {
+    pieces(text)
+        .into_iter()
+        .fold(String::with_capacity(text.len()), |mut out, piece| {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Person(id) => {
+                    out.push('@');
+                    out.push_str(nickname(id).as_deref().unwrap_or("someone"));
+                }
+            }
+            out
+        })
+}
+
 /// `text` with each `@nickname` picked in a composer written as its person's token,
 /// where it stands as a word of its own (not inside a longer name or an address).
 pub fn tokenize(text: &str, picked: &[(String, UserId)]) -> String {
@@ -182,5 +199,14 @@ mod tests {
             ]
         );
         assert_eq!(token(UserId(9)), "<@9>");
+    }
+
+    #[test]
+    fn readable_text_names_people() {
+        let names = |id: UserId| (id == UserId(42)).then(|| "ann lee".to_owned());
+        assert_eq!(
+            readable("hi <@42> and <@7>, <@x>", names),
+            "hi @ann lee and @someone, <@x>"
+        );
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{
-    Attachment, ConversationSummary, Emoji, Message, MessagePreview, NotificationLevel,
+    Attachment, ConversationSummary, Emoji, Message, MessagePreview, NotificationLevel, Presence,
     ReactionSummary, SeenEntry, User, Watermark, excerpt,
 };
 use crate::event::Event;
@@ -54,6 +54,8 @@ pub struct ClientState {
     pub typing: Vec<Typing>,
     /// How many `typing` events came: each notice's number.
     pub typing_events: u64,
+    /// Who is online or away (everyone else is offline).
+    pub presence: BTreeMap<UserId, Presence>,
 }
 
 /// Someone typing in a conversation.
@@ -74,6 +76,7 @@ impl ClientState {
             pending: Vec::new(),
             typing: Vec::new(),
             typing_events: 0,
+            presence: BTreeMap::new(),
         };
         state.sort();
         state
@@ -598,8 +601,25 @@ impl ClientState {
                     event,
                 });
             }
+            Event::PresenceChanged { user_id, presence } => {
+                self.set_presence(*user_id, *presence);
+            }
             Event::Ready { .. } | Event::Resync => {}
         }
+    }
+
+    /// Someone's presence, as `GET /api/presence` or a `presence_changed` says.
+    pub fn set_presence(&mut self, user: UserId, presence: Presence) {
+        if presence == Presence::Offline {
+            self.presence.remove(&user);
+        } else {
+            self.presence.insert(user, presence);
+        }
+    }
+
+    /// Someone's presence: offline unless said otherwise.
+    pub fn presence_of(&self, user: UserId) -> Presence {
+        self.presence.get(&user).copied().unwrap_or_default()
     }
 }
 

@@ -52,6 +52,12 @@ pub enum ValidationError {
     Repeated,
     #[error("must be all, mentions or none")]
     NotALevel,
+    #[error("must be an https URL (http only to a loopback address) of at most {max} characters")]
+    NotAPushEndpoint { max: usize },
+    #[error("must be {bytes} bytes in unpadded base64url")]
+    WrongKeyLength { bytes: usize },
+    #[error("must be an uncompressed P-256 public key")]
+    NotAPublicKey,
 }
 
 /// A [`ValidationError`] together with the request field it concerns.

@@ -101,9 +101,12 @@ impl UncheckedSession {
         let keys = request.app_data::<web::Data<TokenKeys>>().ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!("token keys missing from app data"))
         })?;
-        keys.verify(&token)
-            .map(Self)
-            .ok_or_else(ApiError::unauthenticated)
+        let claims = keys.verify(&token).ok_or_else(ApiError::unauthenticated)?;
+        // Any request of theirs says they are around (presence: online, not away).
+        if let Some(hub) = request.app_data::<web::Data<std::sync::Arc<crate::live::Hub>>>() {
+            hub.touch(claims.user_id.get());
+        }
+        Ok(Self(claims))
     }
 }
 

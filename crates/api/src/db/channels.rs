@@ -12,8 +12,12 @@ pub const REVOKED: &str = "natter_revoked";
 /// its streams. Never stored.
 pub const TYPING: &str = "natter_typing";
 
+/// Presence changed (payload: `[[person, "online"|"away"|"offline"], …]`, from the
+/// leading node): every node hands them to its streams. Never stored.
+pub const PRESENCE: &str = "natter_presence";
+
 /// Every channel a node listens on.
-pub const ALL: [&str; 4] = [EVENTS, STAMP, REVOKED, TYPING];
+pub const ALL: [&str; 5] = [EVENTS, STAMP, REVOKED, TYPING, PRESENCE];
 
 /// Sends `payload` on `channel` to every node (PostgreSQL; on SQLite there is no
 /// other node, and this does nothing).

@@ -12,6 +12,12 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// A span of the standard library's as chrono's, for timestamp arithmetic (the
+/// spans used are minutes and hours, far within range; saturating beyond it).
+pub fn span(span: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX)
+}
+
 /// A stored timestamp as the UTC instant it is.
 pub fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     Utc.from_utc_datetime(&at)

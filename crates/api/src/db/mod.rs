@@ -23,6 +23,8 @@ pub mod migrations;
 pub mod models;
 pub mod pool;
 pub mod prepared;
+pub mod presence;
+pub mod push;
 pub mod settings;
 pub mod sqlite;
 pub mod throttle;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 
 use super::Hub;
+use super::presence::{self, NodePresence};
 use crate::db::events::{self, WROTE_EVENTS};
 use crate::db::{Db, DbConnection, channels, throttle, users};
 
@@ -72,6 +73,8 @@ struct Listener<'a> {
     next_prune: Instant,
     sweep_every: Duration,
     next_sweep: Instant,
+    presence: NodePresence,
+    next_presence: Instant,
 }
 
 impl<'a> Listener<'a> {
@@ -95,6 +98,8 @@ impl<'a> Listener<'a> {
         // Revocations announced while this node was not listening were not heard:
         // end the streams of every session that ended meanwhile.
         end_ended_sessions(&mut conn, hub)?;
+        hub.set_leading(false);
+        let presence = NodePresence::restart(&mut conn, hub)?;
         let now = Instant::now();
         let sweep_every = match conn {
             DbConnection::Pg(_) => SWEEP_POSTGRES,
@@ -115,6 +120,8 @@ impl<'a> Listener<'a> {
             next_prune: now,
             sweep_every,
             next_sweep: now + sweep_every,
+            presence,
+            next_presence: now,
         })
     }
 
@@ -142,7 +149,27 @@ impl<'a> Listener<'a> {
         }
         self.read(now)?;
         self.sweep(now)?;
+        self.presence(now)?;
         self.prune(now)
+    }
+
+    /// Writes who has a stream open here; as the leader, announces what changed.
+    fn presence(&mut self, now: Instant) -> anyhow::Result<()> {
+        if now < self.next_presence {
+            return Ok(());
+        }
+        self.next_presence = now + presence::EVERY;
+        let (hub, state) = (self.hub, &mut self.presence);
+        self.db
+            .write_blocking(&mut self.conn, |conn| state.flush(conn, hub))?;
+        if self.leader {
+            let changes = self.db.write_blocking(&mut self.conn, presence::announce)?;
+            for notice in presence::notices(&changes) {
+                channels::notify(&mut self.conn, channels::PRESENCE, &notice)?;
+            }
+            presence::deliver(&mut self.conn, self.hub, &changes)?;
+        }
+        Ok(())
     }
 
     /// Ends the streams of sessions that ended without a word to this node.
@@ -162,6 +189,7 @@ impl<'a> Listener<'a> {
             return Ok(false);
         };
         let mut stamp_requested = false;
+        let mut presence_changes = Vec::new();
         for notification in pg.notifications_iter() {
             let notification = notification?;
             match notification.channel.as_str() {
@@ -179,15 +207,20 @@ impl<'a> Listener<'a> {
                         self.hub.dispatch_ephemeral(event, from);
                     }
                 }
+                channels::PRESENCE if Some(notification.process_id) != self.own_pid => {
+                    presence_changes.extend(presence::from_notice(&notification.payload));
+                }
                 _ => {}
             }
         }
+        presence::deliver(&mut self.conn, self.hub, &presence_changes)?;
         Ok(stamp_requested)
     }
 
     fn try_to_lead(&mut self, now: Instant) -> anyhow::Result<()> {
         if !self.leader && now >= self.next_leader_attempt {
             self.leader = events::lead(&mut self.conn)?;
+            self.hub.set_leading(self.leader);
             self.next_leader_attempt = now + TICK;
         }
         Ok(())

@@ -7,15 +7,18 @@
 //! are stamped as they are written and the node's own commits wake it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use chrono::NaiveDateTime;
+use natter_domain::api::Presence;
 use natter_domain::event::{Event, EventKind};
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc};
 
 use crate::db::events::StampedEvent;
 
 mod listener;
+pub mod presence;
 pub mod typing;
 
 pub use listener::start;
@@ -174,6 +177,12 @@ pub struct Hub {
     next_id: AtomicI64,
     /// The highest position dispatched on this node.
     delivered: AtomicI64,
+    /// This node's name among the nodes, for its presence rows: new with each start.
+    node: String,
+    /// Whether this node leads (stamps, announces presence, drains the push outbox).
+    leading: AtomicBool,
+    /// When each person last made a request on this node (forgotten once idle).
+    activity: Mutex<HashMap<i64, NaiveDateTime>>,
 }
 
 /// Removes its stream from the hub, and from its session's and person's counts, when
@@ -204,7 +213,105 @@ impl Hub {
             replays: Semaphore::new(REPLAYS_AT_ONCE),
             next_id: AtomicI64::default(),
             delivered: AtomicI64::default(),
+            node: uuid::Uuid::new_v4().to_string(),
+            leading: AtomicBool::default(),
+            activity: Mutex::default(),
         }
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether this node leads now: its listener holds the stamping lock.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Ordering::Release);
+    }
+
+    /// `person` made a request: they are active.
+    pub fn touch(&self, person: i64) {
+        if let Ok(mut activity) = self.activity.lock() {
+            activity.insert(person, crate::db::clock::now());
+        }
+    }
+
+    /// When each person active since `since` was last active; the others are
+    /// forgotten.
+    fn activity_since(&self, since: NaiveDateTime) -> HashMap<i64, NaiveDateTime> {
+        let Ok(mut activity) = self.activity.lock() else {
+            return HashMap::new();
+        };
+        activity.retain(|_, at| *at > since);
+        activity.clone()
+    }
+
+    /// The people with a stream open on this node.
+    pub fn people_with_streams(&self) -> HashSet<i64> {
+        self.streams
+            .lock()
+            .map(|streams| streams.per_user.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Hands each of `changes` (person, presence) to the streams of the people who
+    /// share a conversation with that person, by `memberships` (conversation,
+    /// person): once per stream, however many conversations they share.
+    pub fn dispatch_presence(&self, changes: &[(i64, Presence)], memberships: &[(i64, i64)]) {
+        let events: HashMap<i64, Arc<StampedEvent>> = changes
+            .iter()
+            .filter_map(|&(person, presence)| {
+                let event = Event::PresenceChanged {
+                    user_id: natter_domain::UserId(person),
+                    presence,
+                };
+                let payload = serde_json::to_string(&event).ok()?;
+                Some((
+                    person,
+                    Arc::new(StampedEvent {
+                        position: 0,
+                        conversation_id: 0,
+                        subject_user_id: Some(person),
+                        kind: event.kind().name().to_owned(),
+                        payload,
+                    }),
+                ))
+            })
+            .collect();
+        let mut in_conversation: HashMap<i64, Vec<i64>> = HashMap::new();
+        for &(conversation, person) in memberships {
+            in_conversation
+                .entry(conversation)
+                .or_default()
+                .push(person);
+        }
+        let Ok(mut streams) = self.streams.lock() else {
+            return;
+        };
+        let mut told = HashSet::new();
+        streams.subscribers.retain(|_, subscriber| {
+            told.clear();
+            for conversation in &subscriber.visibility.conversations {
+                for person in in_conversation.get(conversation).into_iter().flatten() {
+                    let Some(event) = events.get(person) else {
+                        continue;
+                    };
+                    if !told.insert(*person) {
+                        continue;
+                    }
+                    // Like typing, a hint: dropped when it does not fit.
+                    if let Err(mpsc::error::TrySendError::Closed(_)) =
+                        subscriber.sender.try_send(event.clone())
+                    {
+                        return false;
+                    }
+                }
+            }
+            true
+        });
     }
 
     /// A turn to read the log for a replay: one of [`REPLAYS_AT_ONCE`].

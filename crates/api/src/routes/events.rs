@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, Responder, get, post, web};
 use actix_web_lab::sse;
 use futures_util::stream;
-use natter_domain::api::User;
+use natter_domain::api::{PresenceList, User};
 use natter_domain::event::Event;
 use natter_domain::{ConversationId, ErrorBody, ErrorCode, UserId};
 use serde::Deserialize;
@@ -280,4 +280,25 @@ pub async fn say_typing(
             Ok(HttpResponse::NoContent().finish())
         }
     }
+}
+
+/// Who is around: everyone I share a conversation with (me included) who is online
+/// or away. `presence_changed` events keep it current; they are not replayed, so
+/// fetch this again whenever a stream (re)opens.
+#[utoipa::path(
+    tag = "events",
+    responses(
+        (status = 200, description = "Everyone not offline", body = PresenceList),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
+#[get("/presence")]
+pub async fn presence(
+    user: CurrentUser,
+    db: web::Data<Db>,
+) -> Result<web::Json<PresenceList>, ApiError> {
+    let me = user.id;
+    let people = db::read(&db, move |conn| Ok(db::presence::around(conn, me)?)).await?;
+    Ok(web::Json(PresenceList { people }))
 }

@@ -17,6 +17,7 @@ mod export;
 mod files;
 mod health;
 mod messages;
+mod push;
 mod search;
 
 #[derive(OpenApi)]
@@ -101,7 +102,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(files::download_attachment)
         .service(files::attachment_thumbnail)
         .service(events::event_stream)
-        .service(events::say_typing);
+        .service(events::say_typing)
+        .service(events::presence)
+        .service(push::push_key)
+        .service(push::subscribe)
+        .service(push::unsubscribe);
 }
 
 /// Anything else under `/api`: 405 with `Allow` for a path that exists with other
