@@ -18,6 +18,7 @@ use tokio::process::{Child, Command};
 pub mod api;
 pub mod browser;
 pub mod proxy;
+pub mod push;
 pub mod sse;
 
 /// The PostgreSQL server tests create their databases on (no database name).

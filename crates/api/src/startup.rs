@@ -198,6 +198,7 @@ async fn prepare(pool: &db::Db, config: &Config) -> anyhow::Result<(String, Vapi
     let filling = pool.clone();
     actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn = filling.get()?;
+        filling.write_blocking(&mut conn, db::push::start_cursor)?;
         let filled = filling.write_blocking(&mut conn, db::users::fill_skeletons)?;
         if filled > 0 {
             tracing::info!(

@@ -447,9 +447,12 @@ pub struct PushKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushKeys {
-    /// The browser's P-256 public key: 65 bytes, unpadded base64url.
+    /// The browser's P-256 public key: the uncompressed point (65 bytes, starting
+    /// 0x04) in unpadded base64url.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^B[A-Za-z0-9_-]{86}$"))]
     pub p256dh: String,
-    /// The authentication secret: 16 bytes, unpadded base64url.
+    /// The authentication secret: 16 bytes in unpadded base64url.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
     pub auth: String,
 }
 
@@ -459,6 +462,13 @@ pub struct PushKeys {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushSubscriptionRequest {
     /// The push service's URL for this browser: https, or http to a loopback address.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = r"^(https://|http://(127\.|localhost[:/]|\[::1\]))"
+        )
+    )]
     pub endpoint: String,
     pub keys: PushKeys,
 }

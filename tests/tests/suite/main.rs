@@ -20,6 +20,8 @@ mod migrations;
 mod openapi;
 mod outage;
 mod pagination;
+mod presence;
+mod push;
 mod readme;
 mod resilience;
 mod schema;

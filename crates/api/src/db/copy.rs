@@ -86,6 +86,10 @@ rows! {
                        height: Option<i32>, thumbnail_type: Option<String>, storage_key: String,
                        created_at: NaiveDateTime, stored_at: Option<NaiveDateTime>,
                        discarded_at: Option<NaiveDateTime> }
+    push_subscriptions { id: i64, user_id: i64, endpoint: String, p256dh: String, auth: String,
+                         created_at: NaiveDateTime }
+    push_outbox { id: i64, subscription_id: i64, payload: String, urgency: String, attempts: i32,
+                  due_at: NaiveDateTime, created_at: NaiveDateTime }
 }
 
 /// Copies `$table` in chunks of ids (`by_id`) or all at once (`whole`, for the
@@ -220,5 +224,8 @@ fn copy_all(
         copy_table!(by_id chat_attachments, source, target),
         copy_table!(whole chat_mentions, source, target),
         copy_table!(whole natter_settings, source, target),
+        copy_table!(by_id push_subscriptions, source, target),
+        copy_table!(by_id push_outbox, source, target),
+        // Not presence: who has a stream open where is the running nodes' to say.
     ])
 }

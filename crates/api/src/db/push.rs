@@ -64,6 +64,13 @@ pub fn unsubscribe(conn: &mut DbConnection, user: UserId, endpoint: &str) -> Que
     Ok(removed > 0)
 }
 
+/// Where pushes start: the log's head when this is first asked (at start-up, before
+/// any message can be sent), as kept from then on.
+pub fn start_cursor(conn: &mut DbConnection) -> QueryResult<String> {
+    let head = events::head(conn)?;
+    settings::get_or_init(conn, CURSOR, || head.to_string())
+}
+
 /// What a push says: the notification the service worker shows, and where a click
 /// leads.
 #[derive(Debug, Clone, Serialize)]
@@ -85,18 +92,20 @@ pub fn queue_new_messages(
     conn: &mut DbConnection,
     alive_since: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let head = events::head(conn)?;
-    settings::get_or_init(conn, CURSOR, || head.to_string())?;
     conn.transaction(|conn| {
         // Locked, so that a second node that believes it leads waits, then reads on.
         let cursor = natter_settings::table
             .find(CURSOR)
             .select(natter_settings::value);
-        let cursor: String = match conn {
-            DbConnection::Pg(pg) => cursor.for_update().first(pg)?,
-            DbConnection::Sqlite(sqlite) => cursor.first(sqlite)?,
+        let cursor: Option<String> = match conn {
+            DbConnection::Pg(pg) => cursor.for_update().first(pg).optional()?,
+            DbConnection::Sqlite(sqlite) => cursor.first(sqlite).optional()?,
         };
-        let cursor: i64 = cursor.parse().unwrap_or(head);
+        let cursor = match cursor {
+            Some(cursor) => cursor,
+            None => start_cursor(conn)?,
+        };
+        let cursor: i64 = cursor.parse().unwrap_or_default();
         let batch = events::after(conn, cursor, EVENTS_PER_PASS)?;
         let Some(last) = batch.last().map(|event| event.position) else {
             return Ok(0);

@@ -52,7 +52,7 @@ pub struct Subscription {
 /// P-256 public key of 65 bytes and an authentication secret of 16.
 pub fn check(request: &PushSubscriptionRequest) -> Result<Subscription, FieldError> {
     let endpoint = check_endpoint(&request.endpoint)?;
-    let p256dh = request.keys.p256dh.trim();
+    let p256dh = request.keys.p256dh.as_str();
     let point = decode(p256dh, 65).map_err(|error| FieldError::new("keys.p256dh", error))?;
     if point[0] != 4 || PublicKey::from_sec1_bytes(&point).is_err() {
         return Err(FieldError::new(
@@ -60,7 +60,7 @@ pub fn check(request: &PushSubscriptionRequest) -> Result<Subscription, FieldErr
             ValidationError::NotAPublicKey,
         ));
     }
-    let auth = request.keys.auth.trim();
+    let auth = request.keys.auth.as_str();
     decode(auth, 16).map_err(|error| FieldError::new("keys.auth", error))?;
     Ok(Subscription {
         endpoint,
@@ -94,10 +94,10 @@ pub fn check_endpoint(raw: &str) -> Result<String, FieldError> {
     Ok(url.into())
 }
 
-/// Unpadded (or padded) base64url of exactly `bytes` bytes.
+/// Unpadded base64url of exactly `bytes` bytes.
 fn decode(raw: &str, bytes: usize) -> Result<Vec<u8>, ValidationError> {
     URL_SAFE_NO_PAD
-        .decode(raw.trim_end_matches('='))
+        .decode(raw)
         .ok()
         .filter(|decoded| decoded.len() == bytes)
         .ok_or(ValidationError::WrongKeyLength { bytes })
@@ -340,7 +340,12 @@ mod tests {
                 .field,
             "keys.auth"
         );
-        assert!(check(&request(endpoint, POINT, "BTBZMqHH6r4Tts7J_aSIgg==")).is_ok());
+        assert_eq!(
+            check(&request(endpoint, POINT, "BTBZMqHH6r4Tts7J_aSIgg=="))
+                .expect_err("padded")
+                .field,
+            "keys.auth"
+        );
     }
 
     #[test]
