@@ -608,6 +608,43 @@ impl ClientState {
         }
     }
 
+    /// Whether a new `message` is one my level for its conversation notifies me of:
+    /// not mine, and every message (`all`) or one that mentions me (`mentions`).
+    pub fn notifies_me(&self, message: &Message) -> bool {
+        let Some(summary) = self.conversation(message.conversation_id) else {
+            return false;
+        };
+        if message.sent_by(self.me) || message.deleted {
+            return false;
+        }
+        match summary.notification_level {
+            NotificationLevel::All => true,
+            NotificationLevel::Mentions => mentions_me(message, &summary.conversation, self.me),
+            NotificationLevel::None => false,
+        }
+    }
+
+    /// Whether an edit (the message as it now is, applied or not yet) newly mentions
+    /// me where I am not muted: an edit that adds a mention notifies only the newly
+    /// mentioned.
+    pub fn edit_notifies_me(&self, edited: &Message, before: Option<&Message>) -> bool {
+        let Some(summary) = self.conversation(edited.conversation_id) else {
+            return false;
+        };
+        let mentioned = |m: &Message| mentions_me(m, &summary.conversation, self.me);
+        summary.notification_level != NotificationLevel::None
+            && !edited.sent_by(self.me)
+            && mentioned(edited)
+            && !before.is_some_and(mentioned)
+    }
+
+    /// A loaded message.
+    pub fn loaded(&self, conversation: ConversationId, id: MessageId) -> Option<&Message> {
+        let messages = self.messages.get(&conversation)?;
+        let at = messages.binary_search_by_key(&id, |m| m.id).ok()?;
+        messages.get(at)
+    }
+
     /// Someone's presence, as `GET /api/presence` or a `presence_changed` says.
     pub fn set_presence(&mut self, user: UserId, presence: Presence) {
         if presence == Presence::Offline {

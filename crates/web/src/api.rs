@@ -457,3 +457,36 @@ pub async fn react(
     )
     .await
 }
+
+/// `GET /api/presence`: who is around among the people I talk to.
+pub async fn presence() -> Result<natter_domain::api::PresenceList, ApiError> {
+    get("/presence").await
+}
+
+/// `GET /api/push/key`: the server's VAPID public key, base64url.
+pub async fn push_key() -> Result<String, ApiError> {
+    get::<natter_domain::api::PushKey>("/push/key")
+        .await
+        .map(|key| key.key)
+}
+
+/// `POST /api/push/subscriptions` with a `PushSubscription` as the browser writes
+/// it in JSON.
+pub async fn push_subscribe(subscription_json: String) -> Result<(), ApiError> {
+    send(
+        request(Method::POST, "/push/subscriptions"),
+        Some(subscription_json),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `DELETE /api/push/subscriptions`: this browser no longer takes my pushes.
+pub async fn push_unsubscribe(endpoint: String) -> Result<(), ApiError> {
+    send_json(
+        Method::DELETE,
+        "/push/subscriptions",
+        &natter_domain::api::PushUnsubscribeRequest { endpoint },
+    )
+    .await
+}

@@ -117,6 +117,8 @@ fn LogoutButton() -> impl IntoView {
     let session = session::use_session();
     let error = RwSignal::new(None::<String>);
     let logout = Action::new_local(move |(): &()| async move {
+        // While still signed in: the server forgets this browser's push subscription.
+        crate::notify::unsubscribe().await;
         match api::logout().await {
             Ok(()) => session.set(Session::SignedOut { notice: None }),
             Err(e) => error.set(Some(e.to_string())),

@@ -5,6 +5,7 @@ mod api;
 mod app;
 mod components;
 mod markdown;
+mod notify;
 mod pages;
 mod session;
 mod store;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
 use natter_domain::api::{Attachment, HistoryQuery, Message, SendMessageRequest, User, Watermark};
 use natter_domain::event::{Event, EventKind};
 use natter_domain::state::{ClientState, PendingStatus};
@@ -19,6 +20,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
 use crate::api::{self, ApiError};
+use crate::notify;
 use crate::util::{after_layout, new_client_id, performance_mark, sleep};
 
 /// Attempts at sending one message before it is shown as failed.
@@ -86,7 +88,11 @@ pub struct Store {
     last_event_id: StoredValue<Option<String>>,
     seen_requested: StoredValue<BTreeMap<ConversationId, MessageId>>,
     stream: StoredValue<Option<Stream>, LocalStorage>,
+    /// The router's navigation, for a click on a notification.
+    navigate: StoredValue<Navigate, LocalStorage>,
 }
+
+type Navigate = std::rc::Rc<dyn Fn(&str)>;
 
 impl Store {
     /// Creates the store for `me`, opens the stream and provides it as context.
@@ -107,9 +113,17 @@ impl Store {
             last_event_id: StoredValue::new(None),
             seen_requested: StoredValue::new(BTreeMap::new()),
             stream: StoredValue::new_local(None),
+            navigate: StoredValue::new_local({
+                let navigate = leptos_router::hooks::use_navigate();
+                std::rc::Rc::new(move |to: &str| navigate(to, NavigateOptions::default()))
+            }),
         };
         provide_context(store);
         store.connect();
+        if notify::allowed() {
+            // Allowed before: make sure the server still has this browser's subscription.
+            spawn_local(notify::subscribe());
+        }
         on_cleanup(move || {
             store.stream.try_update_value(Option::take);
         });
@@ -142,6 +156,17 @@ impl Store {
         }
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
             self.connection.try_set(Connection::Live);
+            // Presence is not replayed: take it afresh whenever the stream (re)opens.
+            spawn_local(async move {
+                if let Ok(list) = api::presence().await {
+                    self.state.try_update(|state| {
+                        state.presence.clear();
+                        for person in list.people {
+                            state.set_presence(person.user_id, person.presence);
+                        }
+                    });
+                }
+            });
         });
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| self.on_error());
@@ -222,13 +247,56 @@ impl Store {
                             self.state.try_update(|state| state.stopped_typing(number));
                         });
                     }
+                } else if matches!(parsed, Event::PresenceChanged { .. }) {
+                    self.state.update(|state| state.apply(&parsed));
                 } else if self.loading.get_value() || !self.ready.get_untracked() {
                     self.early_events.update_value(|events| events.push(parsed));
                 } else {
+                    self.notify(&parsed);
                     self.state.update(|state| state.apply(&parsed));
                 }
             }
         }
+    }
+
+    /// A notification for a new message (or an edit that newly mentions me) that my
+    /// level asks for, while this tab is hidden; a click opens it.
+    fn notify(self, event: &Event) {
+        if !notify::tab_hidden() || !notify::allowed() {
+            return;
+        }
+        let shown = self.state.with_untracked(|state| {
+            let (message, wanted) = match event {
+                Event::MessageCreated { message } => (message, state.notifies_me(message)),
+                Event::MessageEdited { message } => {
+                    let before = state.loaded(message.conversation_id, message.id);
+                    (message, state.edit_notifies_me(message, before))
+                }
+                _ => return None,
+            };
+            let summary = state.conversation(message.conversation_id).filter(|_| wanted)?;
+            let members = &summary.conversation.members;
+            let body = natter_domain::mentions::readable(&message.content, |id| {
+                members
+                    .iter()
+                    .find(|m| m.user.id == id)
+                    .map(|m| m.user.nickname.clone())
+            });
+            let sender = natter_domain::api::sender_name(message.sender.as_ref());
+            Some((
+                format!("{sender} in {}", summary.conversation.title),
+                if body.is_empty() { "📎 Files".to_owned() } else { body },
+                message.conversation_id,
+                message.id,
+            ))
+        });
+        let Some((title, body, conversation, message)) = shown else {
+            return;
+        };
+        let to = format!("/conversations/{conversation}?message={message}");
+        notify::show(&title, &body, &format!("conversation-{conversation}"), move || {
+            self.navigate.with_value(|navigate| navigate(&to));
+        });
     }
 
     /// (Re)loads everything over REST; events that arrive meanwhile wait for it.
@@ -252,8 +320,10 @@ impl Store {
                         let early = self.early_events.try_update_value(std::mem::take);
                         self.state.try_update(|state| {
                             let pending = std::mem::take(&mut state.pending);
+                            let presence = std::mem::take(&mut state.presence);
                             *state = ClientState::new(state.me, emojis, conversations);
                             state.pending = pending;
+                            state.presence = presence;
                             for event in early.iter().flatten() {
                                 state.apply(event);
                             }

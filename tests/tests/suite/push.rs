@@ -116,6 +116,32 @@ async fn messages_are_pushed_encrypted_while_no_stream_is_open() {
         "pushed once"
     );
 
+    // An edit that adds a mention of bob: pushed to him again, as a mention.
+    let plain = app.send(id, &alice, "plain words").await;
+    let pushed = service.next(Duration::from_secs(10)).await.expect("pushed");
+    assert_eq!(
+        opened(&pushed, &keys, &service, &server_key)["body"],
+        "plain words"
+    );
+    let edited = app
+        .call(
+            Method::PATCH,
+            &format!("/messages/{plain}"),
+            Some(&alice.token),
+            Some(&json!({"content": format!("plain words, <@{}>", bob.id), "expected_version": 1})),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{:?}", edited.body);
+    let mentioned = service
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the mention is pushed");
+    assert_eq!(mentioned.header("urgency"), Some("high"));
+    assert_eq!(
+        opened(&mentioned, &keys, &service, &server_key)["body"],
+        "plain words, @bob"
+    );
+
     // Bob has a tab open: nothing is pushed (the tab notifies him itself).
     let tab = SseStream::open(&app, &bob.token, None).await;
     eventually("bob's stream is known", Duration::from_secs(5), || {

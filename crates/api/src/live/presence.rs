@@ -35,6 +35,11 @@ const ACTIVITY_GRAIN: Duration = Duration::from_mins(1);
 /// Presence changes per NOTIFY (PostgreSQL takes payloads under 8000 bytes).
 const PER_NOTICE: usize = 200;
 
+/// Streams on nodes heard from since then count.
+pub fn alive_since() -> NaiveDateTime {
+    ago(clock::now(), NODE_SILENT)
+}
+
 fn ago(now: NaiveDateTime, span: Duration) -> NaiveDateTime {
     now - clock::span(span)
 }

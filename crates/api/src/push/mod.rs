@@ -17,7 +17,7 @@ use reqwest::{StatusCode, Url};
 
 use crate::db::{self, Db, clock, push};
 use crate::live::Hub;
-use crate::live::presence::NODE_SILENT;
+use crate::live::presence::alive_since;
 
 pub mod crypto;
 
@@ -159,8 +159,7 @@ impl Outbox {
 
     async fn pass(&self) -> anyhow::Result<()> {
         let queued = db::write(&self.db, |conn| {
-            let alive_since = clock::now() - clock::span(NODE_SILENT);
-            Ok(push::queue_new_messages(conn, alive_since)?)
+            Ok(push::queue_new_messages(conn, alive_since())?)
         })
         .await?;
         if queued > 0 {

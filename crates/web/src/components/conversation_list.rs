@@ -4,6 +4,7 @@ use leptos_router::hooks::use_location;
 use natter_domain::ConversationId;
 use natter_domain::api::{ConversationSummary, NotificationLevel};
 
+use crate::components::presence::{NotificationPrompt, PresenceDot};
 use crate::store::use_store;
 use crate::time;
 
@@ -52,6 +53,7 @@ pub fn ConversationList() -> impl IntoView {
                 .get()
                 .map(|e| view! { <p class="error" role="alert">{e}</p> })
         }}
+        <NotificationPrompt />
         <Show
             when=move || store.ready.get()
             fallback=|| view! { <p class="muted pad">"Loading conversations…"</p> }
@@ -117,6 +119,11 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                 }
             };
             let closed = s.conversation.closed_at.is_some();
+            // One to one: the other person's dot.
+            let other = (s.conversation.members.len() == 2)
+                .then(|| s.conversation.members.iter().find(|m| m.user.id != me))
+                .flatten()
+                .map(|m| m.user.id);
             view! {
                 <li>
                     <A
@@ -138,6 +145,7 @@ fn ConversationRow(id: ConversationId) -> impl IntoView {
                         attr:data-conversation-id=id.get()
                     >
                         <span class="row">
+                            {other.map(|user| view! { <PresenceDot user /> })}
                             <span class="title" data-testid="conversation-title">
                                 {s.conversation.title.clone()}
                             </span>

@@ -8,6 +8,7 @@ use natter_domain::api::{NotificationLevel, RenameConversationRequest};
 use natter_domain::{ConversationId, UserId};
 
 use crate::api::{self, ApiError};
+use crate::components::presence::PresenceDot;
 use crate::components::user_search::UserSearch;
 use crate::store::use_store;
 
@@ -95,6 +96,7 @@ pub fn MembersPanel(
             <ul class="member-list">
                 <For each=move || members.get() key=|m| (m.user.id, m.owner) let:member>
                     <li data-testid="member" data-nickname=member.user.nickname.clone()>
+                        <PresenceDot user=member.user.id />
                         <span class="name">
                             {member.user.nickname.clone()}
                             {(member.user.id == me).then_some(" (you)")}

@@ -5,5 +5,6 @@ pub mod icons;
 pub mod members_panel;
 pub mod message_item;
 pub mod message_search;
+pub mod presence;
 pub mod server_status;
 pub mod user_search;

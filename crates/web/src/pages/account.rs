@@ -41,6 +41,7 @@ pub fn AccountPage() -> impl IntoView {
     };
     let everywhere = move |_| {
         spawn_local(async move {
+            crate::notify::unsubscribe().await;
             match api::sign_out_everywhere().await {
                 Ok(()) => session.set(Session::SignedOut { notice: None }),
                 Err(e) => {

@@ -103,8 +103,12 @@ pub fn edit(
             .returning(MessageRow::as_select())
             .get_result(c))?;
         // A mention the edit adds is recorded (and counts) for the newly mentioned only.
-        super::mentions::record(conn, row.conversation_id, caller.get(), row.id, &row.content)?;
+        let newly = super::mentions::record(conn, row.conversation_id, caller.get(), row.id, &row.content)?;
         let message = with_details(conn, &row, sender, caller)?;
+        if !newly.is_empty() {
+            // Pushed to them now (the outbox takes new messages only from the log).
+            crate::db::push::queue_message(conn, &message, Some(&newly), crate::live::presence::alive_since())?;
+        }
         // The event is for everyone: nobody's own reactions are marked in it.
         let mut shared = message.clone();
         for reaction in &mut shared.reactions {
