@@ -10,6 +10,7 @@ mod net;
 mod overload;
 mod people;
 mod pg;
+mod presence;
 mod replay_storm;
 mod search;
 mod send;
@@ -50,6 +51,9 @@ enum Scenario {
     /// Streams reopened with Last-Event-ID: 1 over a long log: another person's
     /// latency meanwhile.
     ReplayStorm(replay_storm::Args),
+    /// Presence's cost: streams of people sharing conversations connect, leave and
+    /// flap; presence events delivered per second and the CPU used.
+    Presence(presence::Args),
     /// Concurrent large uploads (MB/s, and the node's memory while they stream), then
     /// thumbnail requests (latency).
     Upload(upload::Args),
@@ -70,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::ReplayStorm(args) => replay_storm::run(args).await,
         Scenario::Search(args) => search::run(args).await,
         Scenario::Upload(args) => upload::run(args).await,
+        Scenario::Presence(args) => presence::run(args).await,
     }
 }
 

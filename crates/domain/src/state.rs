@@ -182,6 +182,33 @@ impl ClientState {
         }
     }
 
+    /// My pointer moved forward to `to` (by a message of mine): what is unread and
+    /// mentions me is what came after it.
+    fn move_my_pointer(&mut self, conversation: ConversationId, to: MessageId) {
+        let me = self.me;
+        let Some(summary) = self.summary(conversation) else {
+            return;
+        };
+        if let Some(member) = summary
+            .conversation
+            .members
+            .iter_mut()
+            .find(|m| m.user.id == me)
+        {
+            member.last_seen_message_id = Some(to);
+        }
+        let newest = summary
+            .last_message
+            .as_ref()
+            .is_none_or(|last| last.id <= to);
+        if newest {
+            summary.unread_count = 0;
+            summary.mention_count = 0;
+        } else {
+            self.recount_unread(conversation);
+        }
+    }
+
     pub fn set_my_watermark(&mut self, conversation: ConversationId, watermark: Watermark) {
         let me = self.me;
         if let Some(summary) = self.summary(conversation) {
@@ -365,6 +392,20 @@ impl ClientState {
                         }
                     }
                     summary.last_activity_at = summary.last_activity_at.max(message.created_at);
+                }
+                // What I send I have read, and what came before it (the server moved
+                // my pointer past it in the same transaction); so has anyone else.
+                if message.sent_by(me) && watermark.is_none_or(|w| w < message.id) {
+                    self.move_my_pointer(conversation, message.id);
+                } else if let Some(sender) = &message.sender
+                    && let Some(summary) = self.summary(conversation)
+                    && let Some(member) = summary
+                        .conversation
+                        .members
+                        .iter_mut()
+                        .find(|m| m.user.id == sender.id)
+                {
+                    member.last_seen_message_id = member.last_seen_message_id.max(Some(message.id));
                 }
                 self.sort();
             }
@@ -842,16 +883,22 @@ mod tests {
         state.apply(&Event::MessageCreated {
             message: message(7, 1),
         });
+        assert_eq!(state.conversations[0].unread_count, 1);
         state.apply(&Event::MessageCreated {
             message: message(8, 2),
         });
         assert_eq!(
-            state.conversations[0].unread_count, 1,
-            "my own message is not unread"
+            state.conversations[0].unread_count, 0,
+            "my own message is not unread, and I have read what came before it"
         );
+        assert_eq!(state.my_watermark(ConversationId(1)), Some(MessageId(8)));
+        state.apply(&Event::MessageCreated {
+            message: message(9, 1),
+        });
+        assert_eq!(state.conversations[0].unread_count, 1);
         assert_eq!(
             state.conversations[0].last_message.as_ref().map(|m| m.id),
-            Some(MessageId(8))
+            Some(MessageId(9))
         );
         state.apply(&Event::MemberRemoved {
             conversation_id: ConversationId(1),
@@ -862,6 +909,28 @@ mod tests {
             "removed: the conversation leaves my list"
         );
         assert!(state.messages.is_empty());
+    }
+
+    #[test]
+    fn my_level_decides_what_notifies_me() {
+        let mut state = state();
+        let theirs = message(7, 1);
+        let mine = message(8, 2);
+        let mention = Message {
+            content: "look, <@2>".into(),
+            ..message(9, 1)
+        };
+        assert!(state.notifies_me(&theirs));
+        assert!(!state.notifies_me(&mine), "never my own");
+        state.set_notification_level(ConversationId(1), NotificationLevel::Mentions);
+        assert!(!state.notifies_me(&theirs));
+        assert!(state.notifies_me(&mention));
+        // An edit notifies only when it adds the mention.
+        assert!(state.edit_notifies_me(&mention, Some(&theirs)));
+        assert!(!state.edit_notifies_me(&mention, Some(&mention)));
+        state.set_notification_level(ConversationId(1), NotificationLevel::None);
+        assert!(!state.notifies_me(&mention));
+        assert!(!state.edit_notifies_me(&mention, None));
     }
 
     fn client_id(n: u128) -> ClientId {

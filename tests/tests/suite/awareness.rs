@@ -56,8 +56,8 @@ async fn unread_and_mentions_are_counted_from_the_read_pointer() {
     assert_eq!(counts(&app, &alice, id).await, (2, 1));
     assert_eq!(
         counts(&app, &bob, id).await,
-        (1, 0),
-        "only alice's message is unread to bob"
+        (0, 0),
+        "bob's own messages moved his pointer past alice's"
     );
 
     // Alice's other tab hears of her reading; Bob hears nothing of it.
@@ -142,6 +142,16 @@ async fn unread_and_mentions_are_counted_from_the_read_pointer() {
     // Counts stop at 100.
     app.seed_messages(id, bob.id, 150);
     assert_eq!(counts(&app, &alice, id).await, (100, 1));
+
+    // Her own message reads what came before it: her pointer moves past it.
+    let answer = app.send(id, &alice, "on it").await;
+    assert_eq!(counts(&app, &alice, id).await, (0, 0));
+    let me = summary(&app, &alice, id).await;
+    let pointer = me["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["user"]["id"] == alice.id))
+        .map(|m| m["last_seen_message_id"].clone());
+    assert_eq!(pointer, Some(json!(answer)));
     assert!(
         app.internal_errors().is_empty(),
         "{:?}",

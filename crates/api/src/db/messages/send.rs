@@ -34,6 +34,8 @@
 //!    conversation's `last_activity_at`.
 //! 7. **Its event.** `message_created`, numbered from the conversation's
 //!    `last_event_seq`, in the same transaction as the message.
+//! 8. **Read by its sender.** The sender's read pointer moves past it (never back):
+//!    what came before it is read, as their unread counts say.
 //!
 //! How: a node's sends queue for one writer thread ([`SendQueue`]), which takes every
 //! send waiting when it comes free (up to [`MAX_BATCH`]) and writes them together:
@@ -568,6 +570,18 @@ fn send_step_by_step(conn: &mut DbConnection, send: &mut Send) -> QueryResult<Ch
         .get_result(c))?;
     attachments::attach(conn, id, &files)?;
     super::mentions::record(conn, conversation, send.sender(), id, &send.message.content)?;
+    // Rule 8.
+    diesel::update(
+        chat_conversation_members::table
+            .find((conversation, send.sender()))
+            .filter(
+                chat_conversation_members::last_seen_message_id
+                    .is_null()
+                    .or(chat_conversation_members::last_seen_message_id.lt(id)),
+            ),
+    )
+    .set(chat_conversation_members::last_seen_message_id.eq(id))
+    .execute(conn)?;
     send.message.attachments = files.iter().map(AttachmentRow::to_attachment).collect();
     let mut message = send.message.clone();
     message.id = MessageId(id);
@@ -784,6 +798,21 @@ macro_rules! answer {
     };
 }
 
+/// Rule 8: my own message is read by me: my read pointer moves past the newest I
+/// sent (`$sent`: rows of conversation_id, sender_id, id), never back.
+macro_rules! read_own {
+    ($sent:literal) => {
+        concat!(
+            "UPDATE chat_conversation_members m SET last_seen_message_id = s.id \
+               FROM ",
+            $sent,
+            " AS s \
+              WHERE m.conversation_id = s.conversation_id AND m.user_id = s.sender_id \
+                AND (m.last_seen_message_id IS NULL OR m.last_seen_message_id < s.id)"
+        )
+    };
+}
+
 /// One send in one autocommit statement.
 macro_rules! send_one {
     ($replied:expr) => {
@@ -810,12 +839,15 @@ macro_rules! send_one {
             reply_found!(),
             " ",
             on_retry!(),
-            "  RETURNING id, conversation_id, created_at), \
+            "  RETURNING id, conversation_id, created_at, sender_id), \
              bumped AS ( \
                UPDATE chat_conversations c \
                   SET last_event_seq = c.last_event_seq + 1, last_activity_at = i.created_at \
                  FROM inserted i WHERE c.id = i.conversation_id \
                RETURNING c.last_event_seq AS seq), \
+             read_own AS (",
+            read_own!("inserted"),
+            "), \
              event AS ( \
                INSERT INTO chat_events (conversation_id, seq, kind, payload, message_id) ",
             event_values!("b.seq"),
@@ -867,7 +899,11 @@ macro_rules! send_many {
                       k.reply_to_id \
                  FROM taken t JOIN checked k ON k.n = t.n ",
             on_retry!(),
-            "  RETURNING id, conversation_id, created_at), \
+            "  RETURNING id, conversation_id, created_at, sender_id), \
+             read_own AS (",
+            read_own!("(SELECT conversation_id, sender_id, max(id) AS id FROM inserted \
+                          GROUP BY conversation_id, sender_id)"),
+            "), \
              numbered AS ( \
                SELECT i.id, i.conversation_id, i.created_at, \
                       row_number() OVER (PARTITION BY i.conversation_id ORDER BY i.id) AS nth, \
