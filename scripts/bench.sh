@@ -60,7 +60,7 @@ files=$(ulimit -Hn)
 
 if [ "${BENCH_SCALE:-full}" = small ]; then
   sends=(1:40 8:10 32:5) fanout=(10:50:50 100:20:50) streams=200 history=10000 storm=200
-  two_nodes=(200 100) loads=1 overload=(100 5 2) replays=2000
+  two_nodes=(200 100) loads=1 overload=(100 5 2) replays=2000 presence=(400 40 5)
 else
   sends=(1:4000 8:500 32:200) fanout=(10:1000:100 100:1000:200 1000:1000:200)
   streams=$(( files - 1000 < 200000 ? files - 1000 : 200000 ))
@@ -68,6 +68,7 @@ else
   # one descriptor at a time there too.
   storm=$(( files - 1000 < 20000 ? files - 1000 : 20000 ))
   history=20000000 two_nodes=(4000 400) loads=7 overload=(1000 10 5) replays=150000
+  presence=(10000 500 20)
 fi
 
 for s in "${sends[@]}"; do
@@ -98,6 +99,9 @@ scenario "8. twice the send capacity, open loop" \
   --seconds "${overload[1]}" --measure "${overload[2]}"
 scenario "9. replay storm: 128 streams from Last-Event-ID 1" \
   replay-storm --node "$A" --events "$replays" --replays 128
+scenario "10. presence: streams connect, half the people leave, then flap" \
+  presence --node "$A" --streams "${presence[0]}" --people "${presence[1]}" \
+  --flap-seconds "${presence[2]}"
 
 echo
 if [ "${#failed[@]}" -gt 0 ]; then

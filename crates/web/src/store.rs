@@ -157,16 +157,7 @@ impl Store {
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
             self.connection.try_set(Connection::Live);
             // Presence is not replayed: take it afresh whenever the stream (re)opens.
-            spawn_local(async move {
-                if let Ok(list) = api::presence().await {
-                    self.state.try_update(|state| {
-                        state.presence.clear();
-                        for person in list.people {
-                            state.set_presence(person.user_id, person.presence);
-                        }
-                    });
-                }
-            });
+            self.refresh_presence();
         });
         source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| self.on_error());
@@ -177,6 +168,21 @@ impl Store {
             _on_open: on_open,
             _on_error: on_error,
         }));
+    }
+
+    /// Takes everyone's presence afresh: when the stream (re)opens, and when I come
+    /// to share a conversation with new people (whose presence was announced before).
+    fn refresh_presence(self) {
+        spawn_local(async move {
+            if let Ok(list) = api::presence().await {
+                self.state.try_update(|state| {
+                    state.presence.clear();
+                    for person in list.people {
+                        state.set_presence(person.user_id, person.presence);
+                    }
+                });
+            }
+        });
     }
 
     fn on_error(self) {
@@ -254,6 +260,12 @@ impl Store {
                 } else {
                     self.notify(&parsed);
                     self.state.update(|state| state.apply(&parsed));
+                    if matches!(
+                        parsed,
+                        Event::AddedToConversation { .. } | Event::MemberAdded { .. }
+                    ) {
+                        self.refresh_presence();
+                    }
                 }
             }
         }

@@ -286,3 +286,43 @@ async fn the_upload_scenario_runs() {
     assert!(out.contains("thumbnail requests, 8 at once: p50="), "{out}");
     assert_eq!(app.internal_errors(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_presence_scenario_runs() {
+    let app = TestApp::spawn_with(SpawnOptions::for_bench()).await;
+    let out = bench(&[
+        "presence",
+        "--node",
+        &app.address,
+        "--streams",
+        "40",
+        "--people",
+        "8",
+        "--group",
+        "4",
+        "--flap-seconds",
+        "3",
+    ])
+    .await;
+    assert!(
+        out.contains("presence: 8 people in conversations of 4, 40 streams"),
+        "{out}"
+    );
+    // Streams opened after a person's announcement miss it (it is not replayed), so
+    // how many arrive depends on timing: some do.
+    let delivered = out
+        .lines()
+        .find(|line| line.starts_with("connect: 40 streams in "))
+        .and_then(|line| {
+            line.split(" presence_changed")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        });
+    assert!(delivered.is_some_and(|n| n > 0), "{out}");
+    assert!(out.contains("leave: 4 people left;"), "{out}");
+    assert!(out.contains("flap: "), "{out}");
+    assert_eq!(app.internal_errors(), Vec::<String>::new());
+}

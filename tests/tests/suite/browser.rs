@@ -1060,3 +1060,98 @@ async fn a_mention_shows_in_badges_and_the_title_and_marking_unread_brings_them_
     );
     Ok(())
 }
+
+/// Replaces the page's `Notification` with one that records what is shown (granted),
+/// and says the tab is hidden: what the app does then is what the test reads back.
+const FAKE_NOTIFICATIONS: &str = r"
+    window.__shown = [];
+    window.Notification = class {
+        constructor(title, options) {
+            this.title = title;
+            this.body = options && options.body;
+            window.__shown.push(this);
+        }
+        static get permission() { return 'granted'; }
+        static requestPermission() { return Promise.resolve('granted'); }
+    };
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+";
+
+#[tokio::test]
+async fn notifications_are_offered_shown_while_hidden_and_open_the_message() -> anyhow::Result<()> {
+    let app = spawn().await;
+    let (a, b) = (Browser::start().await?, Browser::start().await?);
+    register(&a, &app, "alice").await?;
+    register(&b, &app, "bob").await?;
+
+    // The app offers notifications; the browser is asked only from "Turn on".
+    a.wait_for(r#"[data-testid="notification-prompt"]"#).await?;
+    assert_accessible(&a, "the notification prompt").await?;
+    a.click(r#"[data-testid="notifications-later"]"#).await?;
+    a.wait_gone(r#"[data-testid="notification-prompt"]"#)
+        .await?;
+    a.client.refresh().await?;
+    a.wait_for(r#"[data-testid="connection"][data-state="live"]"#)
+        .await?;
+    assert!(
+        a.texts(r#"[data-testid="notification-prompt"]"#)
+            .await?
+            .is_empty(),
+        "put off, it stays away"
+    );
+    b.wait_for(r#"[data-testid="notification-prompt"]"#).await?;
+    b.click(r#"[data-testid="notifications-allow"]"#).await?;
+    // Headless Chromium answers the request itself (no one to ask): either way the
+    // question is settled and the prompt goes.
+    b.wait_gone(r#"[data-testid="notification-prompt"]"#)
+        .await?;
+
+    // One to one: each sees the other's presence beside the conversation.
+    b.click(r#"[data-testid="new-conversation"]"#).await?;
+    b.fill(r#"[data-testid="new-title"]"#, "Pair").await?;
+    b.fill(r#"[data-testid="user-search"]"#, "ali").await?;
+    b.click(r#"[data-testid="search-result"][data-nickname="alice"]"#)
+        .await?;
+    b.click(r#"[data-testid="create-conversation"]"#).await?;
+    b.wait_for_text(r#"[data-testid="open-title"]"#, "Pair")
+        .await?;
+    a.wait_for(
+        r#"[data-testid="conversation-item"] [data-testid="presence"][data-presence="online"]"#,
+    )
+    .await?;
+    b.click(r#"[data-testid="toggle-members"]"#).await?;
+    b.wait_for(r#"[data-testid="member"][data-nickname="alice"] [data-presence="online"]"#)
+        .await?;
+
+    // Alice's tab is hidden: Bob's message shows a notification; a click opens it.
+    a.client.execute(FAKE_NOTIFICATIONS, Vec::new()).await?;
+    send(&b, "are you there?").await?;
+    a.wait_until("a notification is shown", || async {
+        let shown = a
+            .client
+            .execute(
+                "return window.__shown.map(n => [n.title, n.body]);",
+                Vec::new(),
+            )
+            .await?;
+        Ok(shown == serde_json::json!([["bob in Pair", "are you there?"]]))
+    })
+    .await?;
+    a.client
+        .execute("window.__shown[0].onclick();", Vec::new())
+        .await?;
+    a.wait_for_text(r#"[data-testid="open-title"]"#, "Pair")
+        .await?;
+    message(&a, "are you there?").await?;
+    let url = a.client.current_url().await?;
+    assert!(url.path().starts_with("/conversations/"), "{url}");
+
+    a.close().await?;
+    b.close().await?;
+    assert!(
+        app.internal_errors().is_empty(),
+        "{:?}",
+        app.internal_errors()
+    );
+    Ok(())
+}
