@@ -28,6 +28,9 @@ pub struct SseStream {
     response: reqwest::Response,
     buffer: String,
     ended: bool,
+    /// Whether `presence_changed` events are read; by default they are skipped, since
+    /// they come whenever the leader announces them, whatever a test does.
+    presence: bool,
 }
 
 impl SseStream {
@@ -85,7 +88,15 @@ impl SseStream {
             response,
             buffer: String::new(),
             ended: false,
+            presence: false,
         })
+    }
+
+    /// Reads `presence_changed` events too.
+    #[must_use]
+    pub fn with_presence(mut self) -> Self {
+        self.presence = true;
+        self
     }
 
     /// The next event, or `None` if none arrives within `wait` or the stream ended.
@@ -94,7 +105,9 @@ impl SseStream {
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
-                if let Some(event) = parse(&block) {
+                if let Some(event) = parse(&block)
+                    && (self.presence || event.event != "presence_changed")
+                {
                     return Some(event);
                 }
             }

@@ -68,8 +68,12 @@ async fn presence_reaches_only_those_who_share_a_conversation_merged_and_hidden_
     let carol = app.register("carol").await;
     app.conversation(&bob, "Together", &[&alice]).await;
     app.conversation(&carol, "Apart", &[&bob]).await;
-    let mut bob_watching = SseStream::open(&app, &bob.token, None).await;
-    let mut carol_watching = SseStream::open(&app, &carol.token, None).await;
+    let mut bob_watching = SseStream::open(&app, &bob.token, None)
+        .await
+        .with_presence();
+    let mut carol_watching = SseStream::open(&app, &carol.token, None)
+        .await
+        .with_presence();
 
     // Alice opens a stream: bob hears she is online; carol, who shares nothing
     // with her, hears nothing.

@@ -37,15 +37,18 @@ pub fn mark_seen(
         if !is_message_of(conn, conversation, up_to)? {
             return Err(Refusal::NotFound.into());
         }
+        // My pointer may be past it already (my own later message moved it): the
+        // receipt others see is recorded all the same, past the last one.
         let moved = member
             .last_seen_message_id
             .is_none_or(|current| current < up_to.get());
-        if !moved {
-            return Ok(watermark(&read_state(conn, conversation, caller)?));
-        }
-        diesel::update(chat_conversation_members::table.find((conversation.get(), caller.get())))
+        if moved {
+            diesel::update(
+                chat_conversation_members::table.find((conversation.get(), caller.get())),
+            )
             .set(chat_conversation_members::last_seen_message_id.eq(up_to.get()))
             .execute(conn)?;
+        }
         let user = users::by_id(conn, caller)?.ok_or(Refusal::NotFound)?;
         let receipted: Option<i64> = chat_seen_messages::table
             .filter(chat_seen_messages::conversation_id.eq(conversation.get()))
@@ -73,6 +76,9 @@ pub fn mark_seen(
                     seen_at: utc(seen_at),
                 },
             )?;
+        }
+        if !moved {
+            return Ok(watermark(&read_state(conn, conversation, caller)?));
         }
         changed(conn, conversation, caller)
     })
