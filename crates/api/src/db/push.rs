@@ -110,9 +110,29 @@ pub fn queue_new_messages(
         let Some(last) = batch.last().map(|event| event.position) else {
             return Ok(0);
         };
+        // Only conversations where someone has a subscription are read further: one
+        // query for the batch, however many messages it holds.
+        let conversations: Vec<i64> = batch
+            .iter()
+            .filter(|event| event.kind() == Some(EventKind::MessageCreated))
+            .map(|event| event.conversation_id)
+            .collect();
+        let subscribed: HashSet<i64> = chat_conversation_members::table
+            .inner_join(
+                push_subscriptions::table
+                    .on(push_subscriptions::user_id.eq(chat_conversation_members::user_id)),
+            )
+            .filter(chat_conversation_members::conversation_id.eq_any(&conversations))
+            .select(chat_conversation_members::conversation_id)
+            .distinct()
+            .load::<i64>(conn)?
+            .into_iter()
+            .collect();
         let mut queued = 0;
         for event in batch {
-            if event.kind() != Some(EventKind::MessageCreated) {
+            if event.kind() != Some(EventKind::MessageCreated)
+                || !subscribed.contains(&event.conversation_id)
+            {
                 continue;
             }
             if let Ok(Event::MessageCreated { message }) = serde_json::from_str(&event.payload) {
