@@ -232,9 +232,9 @@ pub fn vapid_claims(authorization: &str) -> anyhow::Result<(Value, String)> {
         .and_then(|rest| rest.split_once(", k="))
         .ok_or_else(|| anyhow::anyhow!("not `vapid t=…, k=…`: {authorization}"))?;
     let mut parts = token.split('.');
-    let (header, claims, signature) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(c), Some(s)) => (h, c, s),
-        _ => anyhow::bail!("not a JWT"),
+    let (Some(header), Some(claims), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        anyhow::bail!("not a JWT")
     };
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header)?)?;
     anyhow::ensure!(header["alg"] == "ES256", "alg {}", header["alg"]);

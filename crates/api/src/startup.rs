@@ -59,15 +59,7 @@ impl Application {
                 .context("serialising the OpenAPI document")?,
         ));
 
-        let hub = Arc::new(Hub::new(StreamCaps {
-            per_session: config.max_streams_per_session,
-            per_user: config.max_streams_per_user,
-        }));
-        live::start(pool.clone(), config.event_retention, hub.clone());
-        let vapid = Arc::new(vapid);
-        Outbox::start(pool.clone(), hub.clone(), vapid.clone())?;
-        let vapid = web::Data::new(vapid);
-        let hub = web::Data::new(hub);
+        let (hub, vapid) = start_live(&pool, config, vapid)?;
         password::set_queue_limit(config.password_queue);
         let (rates, typing) = rate_limits(config);
 
@@ -163,6 +155,24 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+type SharedHub = web::Data<Arc<Hub>>;
+
+/// This node's hub of streams with its listener thread, and its part in Web Push.
+fn start_live(
+    pool: &db::Db,
+    config: &Config,
+    vapid: Vapid,
+) -> anyhow::Result<(SharedHub, web::Data<Arc<Vapid>>)> {
+    let hub = Arc::new(Hub::new(StreamCaps {
+        per_session: config.max_streams_per_session,
+        per_user: config.max_streams_per_user,
+    }));
+    live::start(pool.clone(), config.event_retention, hub.clone());
+    let vapid = Arc::new(vapid);
+    Outbox::start(pool.clone(), hub.clone(), vapid.clone())?;
+    Ok((web::Data::new(hub), web::Data::new(vapid)))
 }
 
 /// The file store, checked, and this node's purge of it.

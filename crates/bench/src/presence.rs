@@ -17,6 +17,12 @@ use tokio::task::JoinHandle;
 use crate::net::{raise_fd_limit, source_clients};
 use crate::people::{Person, STREAMS_PER_SESSION, register, run_tag, sign_in, start_conversation};
 
+/// A phase is over when no presence event came for this long: longer than the 10 s
+/// over which a person's changes are merged, so a change held back still counts...
+const QUIET: Duration = Duration::from_secs(12);
+/// ...or after this long.
+const LONGEST: Duration = Duration::from_mins(1);
+
 /// Streams per source address: under the ports of Linux's default range.
 const STREAMS_PER_SOURCE: usize = 25_000;
 
@@ -56,9 +62,10 @@ impl Tally {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Waits until no event came for `quiet` (at most `longest`); answers the count.
-    async fn settled(&self, quiet: Duration, longest: Duration) -> u64 {
-        let until = Instant::now() + longest;
+    /// Waits until no event came for [`QUIET`] (at most [`LONGEST`]); answers the
+    /// count.
+    async fn settled(&self) -> u64 {
+        let until = Instant::now() + LONGEST;
         let mut last = self.now();
         let mut still_since = Instant::now();
         while Instant::now() < until {
@@ -67,7 +74,7 @@ impl Tally {
             if now != last {
                 last = now;
                 still_since = Instant::now();
-            } else if still_since.elapsed() >= quiet {
+            } else if still_since.elapsed() >= QUIET {
                 break;
             }
         }
@@ -75,6 +82,7 @@ impl Tally {
     }
 }
 
+#[allow(clippy::too_many_lines)] // set-up and three phases, each measured alike, in order
 pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.people < 2 || args.streams < args.people || args.group < 2 {
         bail!("--people and --group must be at least 2, and --streams at least --people");
@@ -151,9 +159,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let opening = started.elapsed();
     let mut streams: Vec<(usize, JoinHandle<()>)> =
         opened.into_iter().collect::<anyhow::Result<_>>()?;
-    let events = tally
-        .settled(Duration::from_secs(4), Duration::from_secs(60))
-        .await;
+    let events = tally.settled().await;
     report(
         &format!(
             "connect: {} streams in {:.2}s = {:.0} opened/s;",
@@ -178,10 +184,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         !leaving
     });
-    let events = tally
-        .settled(Duration::from_secs(4), Duration::from_secs(60))
-        .await
-        - before;
+    let events = tally.settled().await - before;
     report(
         &format!("leave: {} people left;", people.len() / 2),
         events,
@@ -217,10 +220,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         })
         .await;
-    let events = tally
-        .settled(Duration::from_secs(4), Duration::from_secs(60))
-        .await
-        - before;
+    let events = tally.settled().await - before;
     report(
         &format!(
             "flap: {} connections opened and closed by {} people in {}s;",

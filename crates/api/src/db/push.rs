@@ -237,25 +237,27 @@ fn notice(conn: &mut DbConnection, message: &Message) -> QueryResult<Notice> {
         .find(conversation.get())
         .select(chat_conversations::title)
         .first(conn)?;
-    let named: Vec<i64> = mentions::parse(&message.content)
+    let people: Vec<i64> = mentions::parse(&message.content)
         .people
         .iter()
         .map(|id| id.get())
         .collect();
     let names: HashMap<i64, String> = auth_users::table
-        .filter(auth_users::id.eq_any(&named))
+        .filter(auth_users::id.eq_any(&people))
         .select((auth_users::id, auth_users::nickname))
         .load::<(i64, String)>(conn)?
         .into_iter()
         .collect();
     let text = mentions::readable(&message.content, |id| names.get(&id.get()).cloned());
-    let mut body: String = text.chars().take(BODY_CHARS).collect();
-    if text.chars().count() > BODY_CHARS {
-        body.push('…');
-    }
-    if body.is_empty() && !message.attachments.is_empty() {
-        body = "📎 Files".to_owned();
-    }
+    let body = if text.is_empty() && !message.attachments.is_empty() {
+        "📎 Files".to_owned()
+    } else if text.chars().count() > BODY_CHARS {
+        let mut cut: String = text.chars().take(BODY_CHARS).collect();
+        cut.push('…');
+        cut
+    } else {
+        text
+    };
     let sender = message
         .sender
         .as_ref()
