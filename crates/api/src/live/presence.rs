@@ -44,10 +44,16 @@ fn ago(now: NaiveDateTime, span: Duration) -> NaiveDateTime {
     now - clock::span(span)
 }
 
+/// How often a node says it is alive when nothing else changed: well within
+/// [`NODE_SILENT`].
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// What this node last wrote of its streams' people.
 #[derive(Debug, Default)]
 pub struct NodePresence {
     written: HashMap<i64, NaiveDateTime>,
+    /// When this node last said it is alive (`None`: not since it (re)connected).
+    alive_at: Option<NaiveDateTime>,
 }
 
 impl NodePresence {
@@ -82,7 +88,15 @@ impl NodePresence {
             .copied()
             .filter(|person| !open.contains(person))
             .collect();
+        let heartbeat_due = self
+            .alive_at
+            .is_none_or(|at| now - at >= clock::span(HEARTBEAT));
+        if active.is_empty() && gone.is_empty() && !heartbeat_due {
+            // Nothing to say: no write (on SQLite every write is a commit to disk).
+            return Ok(());
+        }
         presence::write_node(conn, hub.node(), now, &active, &gone)?;
+        self.alive_at = Some(now);
         for person in gone {
             self.written.remove(&person);
         }
