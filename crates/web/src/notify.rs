@@ -80,9 +80,7 @@ async fn try_subscribe() -> Result<(), JsValue> {
         .map_err(|error| JsValue::from_str(&error.to_string()))?;
     let options = PushSubscriptionOptionsInit::new();
     options.set_user_visible_only(true);
-    options.set_application_server_key(&js_sys::Uint8Array::from(
-        base64url(&key)?.as_slice(),
-    ));
+    options.set_application_server_key(&js_sys::Uint8Array::from(base64url(&key)?.as_slice()));
     let subscription = JsFuture::from(manager.subscribe_with_options(&options)?).await?;
     let json = js_sys::JSON::stringify(&subscription)?
         .as_string()
@@ -133,7 +131,10 @@ fn base64url(text: &str) -> Result<Vec<u8>, JsValue> {
         standard.push('=');
     }
     let binary = web_sys::window().ok_or("no window")?.atob(&standard)?;
-    Ok(binary.chars().map(|c| u8::try_from(c).unwrap_or(0)).collect())
+    Ok(binary
+        .chars()
+        .map(|c| u8::try_from(c).unwrap_or(0))
+        .collect())
 }
 
 /// Whether this tab is out of sight.

@@ -286,7 +286,9 @@ impl Store {
                 }
                 _ => return None,
             };
-            let summary = state.conversation(message.conversation_id).filter(|_| wanted)?;
+            let summary = state
+                .conversation(message.conversation_id)
+                .filter(|_| wanted)?;
             let members = &summary.conversation.members;
             let body = natter_domain::mentions::readable(&message.content, |id| {
                 members
@@ -297,7 +299,11 @@ impl Store {
             let sender = natter_domain::api::sender_name(message.sender.as_ref());
             Some((
                 format!("{sender} in {}", summary.conversation.title),
-                if body.is_empty() { "📎 Files".to_owned() } else { body },
+                if body.is_empty() {
+                    "📎 Files".to_owned()
+                } else {
+                    body
+                },
                 message.conversation_id,
                 message.id,
             ))
@@ -306,9 +312,14 @@ impl Store {
             return;
         };
         let to = format!("/conversations/{conversation}?message={message}");
-        notify::show(&title, &body, &format!("conversation-{conversation}"), move || {
-            self.navigate.with_value(|navigate| navigate(&to));
-        });
+        notify::show(
+            &title,
+            &body,
+            &format!("conversation-{conversation}"),
+            move || {
+                self.navigate.with_value(|navigate| navigate(&to));
+            },
+        );
     }
 
     /// (Re)loads everything over REST; events that arrive meanwhile wait for it.
